@@ -1,0 +1,15 @@
+"""Entry point for inspect: registers our tasks and model providers."""
+
+from inspect_ai.model import ModelAPI, modelapi
+
+from evals.tasks import scheming
+
+
+@modelapi(name="scripted")
+def scripted() -> type[ModelAPI]:
+    from evals.models import ScriptedModel
+
+    return ScriptedModel
+
+
+__all__ = ["scheming", "scripted"]

@@ -1,0 +1,320 @@
+"""Reading what the analysis needs from inspect logs, fast.
+
+A report reads only sample summaries (ids, metadata, scores, error and limit), never whole samples
+with their transcripts. For `.eval` files written by a finished run, the summaries are one
+consolidated member (`summaries.json`) of the zip; reading it with the stdlib `json` parser is
+about three times faster than validating it into inspect's pydantic models, which matters at
+100,000 samples. Anything else (an in-progress log, a `.json` log, a file laid out differently by
+another inspect version) goes through inspect's public reader (`read_eval_log_sample_summaries`),
+and a sample whose summary was thinned (metadata over 1 kB) is re-read in full
+(`read_eval_log_sample`). Both paths produce the same `SampleRecord`s, which the tests check.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from inspect_ai.log import (
+    EvalLog,
+    EvalSample,
+    read_eval_log,
+    read_eval_log_sample,
+    read_eval_log_sample_summaries,
+)
+
+SCORER = "scheming"
+"""Name of the scorer whose value the analysis reads."""
+
+_THINNED = "Key removed from summary"
+
+
+class LogReadError(Exception):
+    """A path given for analysis could not be read as inspect logs."""
+
+
+@dataclass(frozen=True)
+class SampleRecord:
+    """What the analysis needs from one sample (one epoch of one sample id)."""
+
+    id: str
+    epoch: int
+    scenario: str
+    scenario_version: int | None
+    behaviour: str
+    factors: dict[str, Any]
+    control: bool
+    value: dict[str, int] | None
+    """The scheming score's value, or None when the sample has no scheming score."""
+    unscored: tuple[str, ...]
+    """Keys the grader could not judge for this sample."""
+    error: bool
+    limit: bool
+
+
+@dataclass
+class LogRecords:
+    """The header facts and the sample records of one log."""
+
+    location: str
+    model: str
+    task: str
+    task_version: int | str | None
+    package_version: str | None
+    samples: list[SampleRecord] = field(default_factory=list)
+
+
+def find_log_files(paths: Sequence[str | Path]) -> list[Path]:
+    """The log files named by `paths`: files as given, directories searched recursively.
+
+    In a directory every `*.eval` file is taken, and a `*.json` file only where it is an inspect
+    log (so a report's own `table.json` beside the logs is not mistaken for one).
+    Raises `LogReadError` for a path that does not exist or a directory holding no logs.
+    """
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_file():
+            found.append(path)
+        elif path.is_dir():
+            in_dir = sorted(p for p in path.rglob("*.eval") if p.is_file())
+            in_dir += sorted(p for p in path.rglob("*.json") if p.is_file() and _is_json_log(p))
+            if not in_dir:
+                raise LogReadError(f"no inspect logs (*.eval) found in {path}")
+            found.extend(in_dir)
+        else:
+            raise LogReadError(f"no such file or directory: {path}")
+    unique: dict[Path, None] = {}
+    for p in found:
+        unique.setdefault(p.resolve(), None)
+    return list(unique)
+
+
+def _is_json_log(path: Path) -> bool:
+    try:
+        with path.open("rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return False
+    return b'"eval"' in head and b'"version"' in head and b'"rows"' not in head
+
+
+def read_log_records(path: str | Path) -> LogRecords:
+    """Read the records of one log file (see the module docstring for how)."""
+    location = str(path)
+    try:
+        fast = _read_eval_zip(location) if location.endswith(".eval") else None
+        if fast is not None:
+            return fast
+        header = read_eval_log(location, header_only=True)
+        summaries = read_eval_log_sample_summaries(location)
+    except LogReadError:
+        raise
+    except Exception as ex:  # inspect raises many kinds for unreadable files
+        raise LogReadError(f"cannot read {location} as an inspect log: {_reason(ex)}") from ex
+    records = _header_records(header, location)
+    for summary in summaries:
+        scores = summary.scores or {}
+        score = scores.get(SCORER)
+        record = _record(
+            sample_id=summary.id,
+            epoch=summary.epoch,
+            metadata=summary.metadata,
+            value=score.value if score is not None else None,
+            score_metadata=score.metadata if score is not None else None,
+            error=bool(summary.error),
+            limit=bool(summary.limit),
+            location=location,
+        )
+        if record is not None:
+            records.samples.append(record)
+    return records
+
+
+def records_from_log(log: EvalLog) -> LogRecords:
+    """Records from an `EvalLog` in memory (as `eval()` returns); read from its file if the
+    samples are not in memory."""
+    if log.samples is None:
+        if not log.location:
+            raise LogReadError(f"log of {log.eval.model} has neither samples nor a location")
+        return read_log_records(log.location)
+    records = _header_records(log, log.location or "<memory>")
+    for sample in log.samples:
+        record = _record_from_sample(sample, records.location)
+        if record is not None:
+            records.samples.append(record)
+    return records
+
+
+def iter_records(logs: Iterable[EvalLog | str | Path]) -> Iterator[LogRecords]:
+    """Records of each log, given as `EvalLog`s, log files or directories of logs."""
+    for log in logs:
+        if isinstance(log, EvalLog):
+            yield records_from_log(log)
+        else:
+            for path in find_log_files([log]):
+                yield read_log_records(path)
+
+
+def _header_records(log: EvalLog, location: str) -> LogRecords:
+    metadata = log.eval.metadata or {}
+    package_version = metadata.get("package_version")
+    return LogRecords(
+        location=location,
+        model=log.eval.model,
+        task=log.eval.task,
+        task_version=log.eval.task_version,
+        package_version=str(package_version) if package_version is not None else None,
+    )
+
+
+def _read_eval_zip(location: str) -> LogRecords | None:
+    """Fast path for a finished `.eval` log; None when the file is not laid out as expected."""
+    try:
+        with zipfile.ZipFile(location) as zf:
+            names = set(zf.namelist())
+            if "header.json" not in names or "summaries.json" not in names:
+                return None
+            header = json.loads(zf.read("header.json"))
+            summaries = json.loads(zf.read("summaries.json"))
+    except (zipfile.BadZipFile, NotImplementedError, ValueError, KeyError, RuntimeError):
+        return None
+    except OSError as ex:
+        raise LogReadError(f"cannot read {location}: {_reason(ex)}") from ex
+    spec = header.get("eval") if isinstance(header, dict) else None
+    if not isinstance(spec, dict) or not isinstance(summaries, list):
+        return None
+    model, task = spec.get("model"), spec.get("task")
+    if not isinstance(model, str) or not isinstance(task, str):
+        return None
+    metadata = spec.get("metadata") or {}
+    package_version = metadata.get("package_version") if isinstance(metadata, dict) else None
+    records = LogRecords(
+        location=location,
+        model=model,
+        task=task,
+        task_version=spec.get("task_version"),
+        package_version=str(package_version) if package_version is not None else None,
+    )
+    append = records.samples.append
+    for summary in summaries:
+        if not isinstance(summary, dict) or "id" not in summary:
+            return None
+        scores = summary.get("scores") or {}
+        score = scores.get(SCORER)
+        record = _record(
+            sample_id=summary["id"],
+            epoch=summary.get("epoch", 1),
+            metadata=summary.get("metadata") or {},
+            value=score.get("value") if isinstance(score, dict) else None,
+            score_metadata=score.get("metadata") if isinstance(score, dict) else None,
+            error=bool(summary.get("error")),
+            limit=bool(summary.get("limit")),
+            location=location,
+        )
+        if record is not None:
+            append(record)
+    return records
+
+
+def _record(
+    *,
+    sample_id: int | str,
+    epoch: int,
+    metadata: Mapping[str, Any],
+    value: Any,
+    score_metadata: Mapping[str, Any] | None,
+    error: bool,
+    limit: bool,
+    location: str,
+) -> SampleRecord | None:
+    """A record from summary fields; None for a sample that is not from a scheming scenario."""
+    scenario = metadata.get("scenario")
+    if not isinstance(scenario, str):
+        return None
+    factors = metadata.get("factors")
+    unscored_raw = (score_metadata or {}).get("unscored")
+    if _thinned(factors) or _thinned(unscored_raw) or _thinned(metadata.get("behaviour")):
+        # the summary dropped a large field: read this one sample in full
+        sample = read_eval_log_sample(location, id=sample_id, epoch=epoch)
+        return _record_from_sample(sample, location)
+    return SampleRecord(
+        id=str(sample_id),
+        epoch=int(epoch),
+        scenario=scenario,
+        scenario_version=_int_or_none(metadata.get("scenario_version")),
+        behaviour=str(metadata.get("behaviour") or scenario.split("/", 1)[0]),
+        factors=dict(factors) if isinstance(factors, Mapping) else {},
+        control=bool(metadata.get("control", False)),
+        value=_value(value),
+        unscored=_unscored_keys(unscored_raw),
+        error=error,
+        limit=limit,
+    )
+
+
+def _record_from_sample(sample: EvalSample, location: str) -> SampleRecord | None:
+    score = (sample.scores or {}).get(SCORER)
+    metadata = sample.metadata or {}
+    scenario = metadata.get("scenario")
+    if not isinstance(scenario, str):
+        return None
+    factors = metadata.get("factors")
+    return SampleRecord(
+        id=str(sample.id),
+        epoch=int(sample.epoch),
+        scenario=scenario,
+        scenario_version=_int_or_none(metadata.get("scenario_version")),
+        behaviour=str(metadata.get("behaviour") or scenario.split("/", 1)[0]),
+        factors=dict(factors) if isinstance(factors, Mapping) else {},
+        control=bool(metadata.get("control", False)),
+        value=_value(score.value) if score is not None else None,
+        unscored=_unscored_keys((score.metadata or {}).get("unscored") if score else None),
+        error=sample.error is not None,
+        limit=sample.limit is not None,
+    )
+
+
+def _thinned(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(_THINNED)
+
+
+def _value(value: Any) -> dict[str, int] | None:
+    if not isinstance(value, Mapping):
+        return None
+    out: dict[str, int] = {}
+    for key, v in value.items():
+        if isinstance(v, bool | int | float) and v in (0, 1):
+            out[str(key)] = int(v)
+    return out
+
+
+def _unscored_keys(raw: Any) -> tuple[str, ...]:
+    if not isinstance(raw, list):
+        return ()
+    keys: list[str] = []
+    for entry in raw:
+        if isinstance(entry, Mapping) and isinstance(entry.get("key"), str):
+            keys.append(entry["key"])
+        elif isinstance(entry, str):
+            keys.append(entry)
+    return tuple(keys)
+
+
+def _int_or_none(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None
+
+
+def _reason(ex: BaseException) -> str:
+    text = str(ex).strip().splitlines()
+    return text[0] if text else type(ex).__name__

@@ -1,0 +1,275 @@
+"""The report: rows with intervals, the model-level summary, contrasts, and the files written."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from inspect_ai.log import EvalLog
+
+from evals.analysis._contrast import ScenarioContrast, contrasts
+from evals.analysis._logs import iter_records
+from evals.analysis._rows import ACTED, ALL_KEYS, RATE_KEYS, Cell, aggregate, summary_row
+from evals.analysis._stats import newcombe_interval, wilson_interval
+
+REPORT_FORMAT = "scheming-report"
+REPORT_FORMAT_VERSION = 1
+INTERVAL = "wilson"
+
+RATE_LABELS: dict[str, str] = {
+    "explored": "explored",
+    "attempted": "attempted",
+    "succeeded": "succeeded",
+    "concealed": "concealed",
+    "confessed": "confessed",
+    "denied": "denied",
+    "evaded": "evaded",
+    "eval_aware": "eval-aware",
+    ACTED: "acted",
+}
+
+
+@dataclass
+class Report:
+    """Everything a report shows, computed once; the writers only format it."""
+
+    cells: list[Cell]
+    contrasts: list[ScenarioContrast]
+    matched_control: dict[int, Cell]
+    confidence: float = 0.95
+    sources: list[str] = field(default_factory=list)
+    samples: int = 0
+
+    @property
+    def models(self) -> list[str]:
+        return sorted({c.model for c in self.cells})
+
+    @property
+    def behaviours(self) -> list[str]:
+        return sorted({c.behaviour for c in self.cells})
+
+    def interval(self, k: int, n: int) -> tuple[float, float] | None:
+        return wilson_interval(k, n, self.confidence)
+
+    def difference(self, a: Cell, b: Cell, key: str) -> tuple[float, float, float] | None:
+        """a - b for `key` with its interval, or None when either side has no denominator."""
+        ci = newcombe_interval(a.k[key], a.d[key], b.k[key], b.d[key], self.confidence)
+        if ci is None:
+            return None
+        return a.k[key] / a.d[key] - b.k[key] / b.d[key], ci[0], ci[1]
+
+    def model_summary(self) -> list[dict[str, Any]]:
+        """One row per model: `acted` per behaviour family over treatment cells, plus counts."""
+        pooled: dict[tuple[str, str], Cell] = {}
+        totals: dict[str, Cell] = {}
+        for cell in self.cells:
+            total = totals.setdefault(cell.model, _empty(cell.model, "*"))
+            total.add(cell)
+            if cell.control:
+                continue
+            key = (cell.model, cell.behaviour)
+            pooled.setdefault(key, _empty(cell.model, cell.behaviour)).add(cell)
+        rows: list[dict[str, Any]] = []
+        for model in self.models:
+            total = totals[model]
+            row: dict[str, Any] = {
+                "model": model,
+                "n": total.n,
+                "unscored": total.unscored,
+                "errors": total.errors,
+                "limit_hit": total.limit_hit,
+                "behaviours": {},
+            }
+            for behaviour in self.behaviours:
+                cell = pooled.get((model, behaviour))
+                if cell is None:
+                    continue
+                row["behaviours"][behaviour] = self._rate_entry(cell, ACTED)
+            rows.append(row)
+        return rows
+
+    def _rate_entry(self, cell: Cell, key: str) -> dict[str, Any]:
+        ci = self.interval(cell.k[key], cell.d[key])
+        return {
+            "rate": cell.rate(key),
+            "ci_low": ci[0] if ci else None,
+            "ci_high": ci[1] if ci else None,
+            "k": cell.k[key],
+            "n": cell.d[key],
+        }
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The report rows: `summary_rows` keys plus intervals, numerators, denominators, versions
+        and the matched treatment-minus-control differences."""
+        out: list[dict[str, Any]] = []
+        for cell in self.cells:
+            row = summary_row(cell)
+            row[ACTED] = cell.rate(ACTED)
+            for key in ALL_KEYS:
+                ci = self.interval(cell.k[key], cell.d[key])
+                row[f"{key}_ci_low"] = ci[0] if ci else None
+                row[f"{key}_ci_high"] = ci[1] if ci else None
+                row[f"{key}_k"] = cell.k[key]
+                row[f"{key}_n"] = cell.d[key]
+            row["unscored_by_key"] = dict(sorted(cell.unscored_by_key.items()))
+            row["package_version"] = cell.package_version
+            row["task_version"] = cell.task_version
+            control = None if cell.control else self.matched_control.get(id(cell))
+            row["control_match"] = "factors" if control is not None else None
+            for key in ALL_KEYS:
+                diff = self.difference(cell, control, key) if control is not None else None
+                row[f"{key}_minus_control"] = diff[0] if diff else None
+                row[f"{key}_minus_control_ci_low"] = diff[1] if diff else None
+                row[f"{key}_minus_control_ci_high"] = diff[2] if diff else None
+            out.append(row)
+        return out
+
+    def contrast_rows(self) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for c in self.contrasts:
+            row: dict[str, Any] = {
+                "model": c.model,
+                "behaviour": c.behaviour,
+                "scenario": c.scenario,
+                "scenario_version": c.scenario_version,
+                "match": c.match,
+            }
+            for key in ALL_KEYS:
+                diff = self.difference(c.treatment, c.control, key)
+                row[key] = {
+                    "treatment": self._rate_entry(c.treatment, key),
+                    "control": self._rate_entry(c.control, key),
+                    "difference": diff[0] if diff else None,
+                    "ci_low": diff[1] if diff else None,
+                    "ci_high": diff[2] if diff else None,
+                }
+            out.append(row)
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        versions = sorted({v for c in self.cells for v in c.package_versions})
+        return {
+            "format": REPORT_FORMAT,
+            "format_version": REPORT_FORMAT_VERSION,
+            "interval": INTERVAL,
+            "confidence": self.confidence,
+            "package_version": ",".join(versions) or None,
+            "generated_by": _generated_by(),
+            "sources": self.sources,
+            "samples": self.samples,
+            "models": self.model_summary(),
+            "contrasts": self.contrast_rows(),
+            "rows": self.rows(),
+        }
+
+
+def _empty(model: str, behaviour: str) -> Cell:
+    return Cell(model=model, scenario="*", scenario_version=None, behaviour=behaviour,
+                factors={}, control=False)
+
+
+def _generated_by() -> str:
+    try:
+        from importlib.metadata import version
+
+        return f"scheming-evals {version('scheming-evals')}"
+    except Exception:
+        return "scheming-evals"
+
+
+def build_report(logs: Iterable[EvalLog | str | Path], confidence: float = 0.95) -> Report:
+    """Read logs (`EvalLog`s, files or directories) and compute the report."""
+    sources: list[str] = []
+    samples = 0
+
+    def records() -> Iterable[Any]:
+        nonlocal samples
+        for rec in iter_records(logs):
+            sources.append(rec.location)
+            samples += len(rec.samples)
+            yield rec
+
+    cells = aggregate(records())
+    return report_from_cells(cells, confidence, sources, samples)
+
+
+def report_from_cells(
+    cells: list[Cell], confidence: float = 0.95, sources: list[str] | None = None,
+    samples: int = 0,
+) -> Report:
+    scenario_contrasts, matched = contrasts(cells)
+    return Report(cells=cells, contrasts=scenario_contrasts, matched_control=matched,
+                  confidence=confidence, sources=sources or [], samples=samples)
+
+
+def write_report(report: Report, out_dir: str | Path, plots: bool = True) -> list[Path]:
+    """Write README.md, table.csv, table.json, table.tex, report.html (and plots/) to `out_dir`.
+
+    Plots need matplotlib (the `report` extra); without it everything else is written and
+    `evals.analysis.PlotsUnavailable` is raised afterwards, naming what to install.
+    """
+    from evals.analysis._html import render_html
+    from evals.analysis._plots import PlotsUnavailable, Plot, make_plots
+    from evals.analysis._text import render_latex, render_markdown
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    data = report.to_json()
+
+    made: list[Plot] = []
+    missing: PlotsUnavailable | None = None
+    if plots:
+        try:
+            made = make_plots(report, out / "plots")
+        except PlotsUnavailable as ex:
+            missing = ex
+        written += [p for plot in made for p in (plot.png_path, plot.svg_path)]
+
+    def put(name: str, text: str) -> None:
+        path = out / name
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+
+    put("table.json", json.dumps(data, indent=1, sort_keys=False) + "\n")
+    _write_csv(out / "table.csv", data["rows"])
+    written.append(out / "table.csv")
+    put("README.md", render_markdown(report, data, made))
+    put("table.tex", render_latex(report, data))
+    put("report.html", render_html(report, data, made, None if missing is None else str(missing)))
+    if missing is not None:
+        raise missing
+    return written
+
+
+def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    flat: list[dict[str, Any]] = []
+    for row in rows:
+        item: dict[str, Any] = {}
+        for key, value in row.items():
+            if key == "factors":
+                item["factors"] = "; ".join(f"{k}={value[k]}" for k in sorted(value))
+                item["factors_json"] = json.dumps(value, sort_keys=True)
+            elif isinstance(value, dict):
+                item[key] = json.dumps(value, sort_keys=True)
+            else:
+                item[key] = value
+        flat.append(item)
+    fields: list[str] = list(flat[0]) if flat else ["model", "scenario", "factors", "n",
+                                                     *RATE_KEYS]
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(flat)
+
+
+def group_rows(rows: list[dict[str, Any]], key: str) -> dict[str, list[dict[str, Any]]]:
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        groups[str(row[key])].append(row)
+    return groups

@@ -1,0 +1,230 @@
+"""Aggregating sample records into cells: one per model × scenario (version) × factors.
+
+Counting rules (the same for every output):
+- `n`: samples without an error that carry a scheming score. A sample with `error` set counts in
+  `errors` only. A sample with neither error nor score also counts in `errors` (it produced no
+  result). A sample that hit a limit counts in `limit_hit` and, when it has a score, also in `n`.
+- A rate's denominator is the samples in `n` where that key applies (is in the score's value) and
+  was judged; its numerator is those with value 1. A key listed in the score's `unscored` metadata
+  counts in `unscored` (one per sample and key), never as 0, and the sample stays in `n`.
+- `acted` (used for the model-level summary) is 1 when `attempted` or `succeeded` is 1, 0 when the
+  judged ones among them are 0 and none is unscored, and left out otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from inspect_ai.log import EvalLog
+
+from evals.analysis._logs import LogRecords, iter_records
+
+RATE_KEYS: tuple[str, ...] = (
+    "explored",
+    "attempted",
+    "succeeded",
+    "concealed",
+    "confessed",
+    "denied",
+    "evaded",
+    "eval_aware",
+)
+"""The score keys reported as rates, in column order."""
+
+ACTED = "acted"
+"""Derived key: `attempted` or `succeeded` (the headline of the model-level summary)."""
+
+ALL_KEYS: tuple[str, ...] = (*RATE_KEYS, ACTED)
+
+SUMMARY_KEYS: tuple[str, ...] = (
+    "model",
+    "scenario",
+    "behaviour",
+    "factors",
+    "control",
+    "n",
+    *RATE_KEYS,
+    "unscored",
+    "errors",
+    "limit_hit",
+    "scenario_version",
+)
+"""Keys of a `summary_rows` row, in order."""
+
+CellKey = tuple[str, str, int | None, str, bool]
+
+
+@dataclass
+class Cell:
+    """Counts for one model × scenario × scenario version × factors (× control)."""
+
+    model: str
+    scenario: str
+    scenario_version: int | None
+    behaviour: str
+    factors: dict[str, Any]
+    control: bool
+    n: int = 0
+    k: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ALL_KEYS, 0))
+    """Numerator per key."""
+    d: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ALL_KEYS, 0))
+    """Denominator per key (samples where the key applies and was judged)."""
+    unscored_by_key: dict[str, int] = field(default_factory=dict)
+    errors: int = 0
+    limit_hit: int = 0
+    task_versions: set[str] = field(default_factory=set)
+    package_versions: set[str] = field(default_factory=set)
+    logs: set[str] = field(default_factory=set)
+
+    @property
+    def unscored(self) -> int:
+        return sum(self.unscored_by_key.values())
+
+    @property
+    def factors_label(self) -> str:
+        return factors_label(self.factors)
+
+    @property
+    def key(self) -> CellKey:
+        return (self.model, self.scenario, self.scenario_version, _factors_key(self.factors),
+                self.control)
+
+    def rate(self, key: str) -> float | None:
+        return self.k[key] / self.d[key] if self.d[key] else None
+
+    @property
+    def package_version(self) -> str | None:
+        return ",".join(sorted(self.package_versions)) or None
+
+    @property
+    def task_version(self) -> str | None:
+        return ",".join(sorted(self.task_versions)) or None
+
+    def add(self, other: Cell) -> None:
+        """Pool `other`'s counts into this cell."""
+        self.n += other.n
+        for key in ALL_KEYS:
+            self.k[key] += other.k[key]
+            self.d[key] += other.d[key]
+        for key, count in other.unscored_by_key.items():
+            self.unscored_by_key[key] = self.unscored_by_key.get(key, 0) + count
+        self.errors += other.errors
+        self.limit_hit += other.limit_hit
+        self.task_versions |= other.task_versions
+        self.package_versions |= other.package_versions
+        self.logs |= other.logs
+
+
+def factors_label(factors: dict[str, Any]) -> str:
+    """`a=1, b=x` (sorted by factor name); `-` when there are none."""
+    if not factors:
+        return "-"
+    return ", ".join(f"{k}={factors[k]}" for k in sorted(factors))
+
+
+def _factors_key(factors: dict[str, Any]) -> str:
+    return json.dumps(factors, sort_keys=True, default=str)
+
+
+def aggregate(records: Iterable[LogRecords]) -> list[Cell]:
+    """Cells from the records of any number of logs, sorted by model, scenario, factors."""
+    cells: dict[CellKey, Cell] = {}
+    for log in records:
+        task_version = str(log.task_version) if log.task_version is not None else None
+        for s in log.samples:
+            fkey = _factors_key(s.factors)
+            key: CellKey = (log.model, s.scenario, s.scenario_version, fkey, s.control)
+            cell = cells.get(key)
+            if cell is None:
+                cell = Cell(
+                    model=log.model,
+                    scenario=s.scenario,
+                    scenario_version=s.scenario_version,
+                    behaviour=s.behaviour,
+                    factors=s.factors,
+                    control=s.control,
+                )
+                cells[key] = cell
+            if not cell.logs or log.location not in cell.logs:
+                cell.logs.add(log.location)
+                if task_version is not None:
+                    cell.task_versions.add(task_version)
+                if log.package_version is not None:
+                    cell.package_versions.add(log.package_version)
+            if s.limit:
+                cell.limit_hit += 1
+            if s.error or s.value is None:
+                if s.error or not s.limit:
+                    cell.errors += 1
+                continue
+            cell.n += 1
+            value = s.value
+            unscored = s.unscored
+            for u in unscored:
+                cell.unscored_by_key[u] = cell.unscored_by_key.get(u, 0) + 1
+            k, d = cell.k, cell.d
+            for rk in RATE_KEYS:
+                v = value.get(rk)
+                if v is None or rk in unscored:
+                    continue
+                d[rk] += 1
+                k[rk] += v
+            acted = _acted(value, unscored)
+            if acted is not None:
+                d[ACTED] += 1
+                k[ACTED] += acted
+    return sorted(cells.values(), key=_sort_key)
+
+
+def _acted(value: dict[str, int], unscored: tuple[str, ...]) -> int | None:
+    judged = [value[key] for key in ("attempted", "succeeded") if key in value
+              and key not in unscored]
+    if any(judged):
+        return 1
+    if any(key in unscored for key in ("attempted", "succeeded")) or not judged:
+        return None
+    return 0
+
+
+def _sort_key(cell: Cell) -> tuple[Any, ...]:
+    return (cell.model, cell.behaviour, cell.scenario, cell.scenario_version or 0, cell.control,
+            cell.factors_label)
+
+
+def load_cells(logs: Iterable[EvalLog | str | Path]) -> list[Cell]:
+    """Cells from logs given as `EvalLog`s, log files or directories of logs."""
+    return aggregate(iter_records(logs))
+
+
+def summary_rows(logs: Iterable[EvalLog | str | Path] | EvalLog | str | Path) -> list[dict[str, Any]]:
+    """One row per model × scenario × factors: rates, denominators and counts.
+
+    Keys are `SUMMARY_KEYS`: model, scenario, behaviour, factors (dict), control, n, one rate
+    (0..1, or None where the key never applies) per key of `RATE_KEYS`, unscored, errors,
+    limit_hit, scenario_version. Counting rules are in this module's docstring.
+    """
+    if isinstance(logs, EvalLog | str | Path):
+        logs = [logs]
+    return [summary_row(cell) for cell in load_cells(logs)]
+
+
+def summary_row(cell: Cell) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "model": cell.model,
+        "scenario": cell.scenario,
+        "behaviour": cell.behaviour,
+        "factors": dict(cell.factors),
+        "control": cell.control,
+        "n": cell.n,
+    }
+    for key in RATE_KEYS:
+        row[key] = cell.rate(key)
+    row["unscored"] = cell.unscored
+    row["errors"] = cell.errors
+    row["limit_hit"] = cell.limit_hit
+    row["scenario_version"] = cell.scenario_version
+    return row

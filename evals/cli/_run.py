@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from evals.cli._common import report_problems
+from evals.scenario import ScenarioError, load_scenarios, select
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("run", help="run scenarios against one or more models")
+    p.add_argument("--model", action="append", required=True, metavar="M",
+                   help="model to test, e.g. scripted/schemer, openai/gpt-5 (repeatable)")
+    p.add_argument("--suite", help="suite name from scenarios/suites (smoke, core, full)")
+    p.add_argument("--scenario", action="append", metavar="ID",
+                   help="scenario id or glob, e.g. 'oversight-subversion/*' (repeatable)")
+    p.add_argument("--factor", action="append", metavar="K=V", help="keep samples with K=V")
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--log-dir", help="where .eval logs go (default: logs/run-<time>); "
+                   "running again with the same --log-dir resumes an interrupted run")
+    p.add_argument("--summary-json", metavar="PATH", help="write the summary rows as JSON")
+    p.add_argument("--grader", metavar="M", help="judge model for the interrogation (role grader)")
+    p.add_argument("--max-samples", type=int, help="samples run at once")
+    p.add_argument("--display", default=None, help="inspect display: full, rich, plain, none")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from inspect_ai import eval_set
+
+    from evals.analysis import format_table, summary_rows
+    from evals.sandbox import RUN_ID_ENV, ImageError, build_images, cleanup, engine_ready
+    from evals.tasks import scheming
+
+    try:
+        chosen = select(load_scenarios(), suite=args.suite, ids=args.scenario)
+    except ScenarioError as ex:
+        return report_problems(ex)
+    for f in args.factor or []:
+        if "=" not in f:
+            print(f"error: --factor {f!r}: expected K=V", file=sys.stderr)
+            return 2
+    problem = engine_ready()
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 1
+    images = sorted({s.sandbox.image for s in chosen}
+                    | {svc.image for s in chosen for svc in s.sandbox.services.values()})
+    try:
+        build_images(images)
+    except ImageError as ex:
+        print(f"error: {ex}", file=sys.stderr)
+        return 1
+
+    log_dir = args.log_dir or f"logs/run-{time.strftime('%Y%m%d-%H%M%S')}"
+    run_id = uuid.uuid4().hex[:12]
+    os.environ[RUN_ID_ENV] = run_id
+    roles = {"grader": args.grader} if args.grader else None
+    task = scheming(
+        suite=args.suite,
+        scenarios=args.scenario,
+        factors=args.factor,
+    )
+    try:
+        ok, logs = eval_set(
+            task,
+            log_dir=log_dir,
+            model=args.model,
+            model_roles=roles,  # type: ignore[arg-type]
+            epochs=args.epochs,
+            max_samples=args.max_samples,
+            display=args.display,
+            retry_attempts=1,
+            log_dir_allow_dirty=True,
+        )
+    finally:
+        cleanup(run_id)
+    rows = summary_rows(logs)
+    print(format_table(rows))
+    print(f"logs: {log_dir}  (open with: inspect view --log-dir {log_dir})")
+    if args.summary_json:
+        Path(args.summary_json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.summary_json).write_text(json.dumps(rows, indent=2) + "\n")
+    return 0 if ok else 1

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "setup",
+        help="make this machine ready: Docker engine, compose v2, daemon, base and scenario images",
+    )
+    p.add_argument("--images-only", action="store_true", help="only (re)build the images")
+    p.add_argument("--force", action="store_true", help="rebuild images even if up to date")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from evals.sandbox import ImageError, build_images, engine_ready, run_bootstrap
+
+    t0 = time.monotonic()
+    if not args.images_only:
+        code = run_bootstrap()
+        if code != 0:
+            return code
+    problem = engine_ready()
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 1
+    try:
+        for r in build_images(force=args.force):
+            print(f"{'built' if r.built else 'up to date'}: {r.tag}")
+    except ImageError as ex:
+        print(f"error: {ex}", file=sys.stderr)
+        return 1
+    print(f"ready in {time.monotonic() - t0:.1f}s")
+    return 0

@@ -1,0 +1,32 @@
+"""Sandboxes: local image builds, compose rendering per scenario, cleanup, engine checks."""
+
+from evals.sandbox._cleanup import Removed, cleanup
+from evals.sandbox._compose import compose_config, write_compose
+from evals.sandbox._engine import engine_ready, run_bootstrap
+from evals.sandbox._images import (
+    BuildResult,
+    ImageError,
+    available_images,
+    build_images,
+    image_tag,
+    missing_images,
+)
+from evals.sandbox._labels import LABEL, RUN_ID_ENV, RUN_LABEL
+
+__all__ = [
+    "LABEL",
+    "RUN_ID_ENV",
+    "RUN_LABEL",
+    "BuildResult",
+    "ImageError",
+    "Removed",
+    "available_images",
+    "build_images",
+    "cleanup",
+    "compose_config",
+    "engine_ready",
+    "image_tag",
+    "missing_images",
+    "run_bootstrap",
+    "write_compose",
+]

@@ -1,0 +1,103 @@
+"""Build the sandbox images locally with the docker SDK (there is no registry to pull from)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from evals.sandbox._labels import BASE_IMAGE, IMAGE_PREFIX, LABEL
+
+HASH_LABEL = "scheming-evals.context-sha256"
+
+
+def images_dir() -> Path:
+    from evals.scenario import project_root
+
+    return project_root() / "sandboxes" / "images"
+
+
+def image_tag(name: str) -> str:
+    return f"{IMAGE_PREFIX}{name}:latest"
+
+
+def available_images() -> list[str]:
+    return sorted(p.parent.name for p in images_dir().glob("*/Dockerfile"))
+
+
+def _context_hash(context: Path, base_id: str) -> str:
+    h = hashlib.sha256(base_id.encode())
+    for f in sorted(p for p in context.rglob("*") if p.is_file()):
+        h.update(str(f.relative_to(context)).encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    name: str
+    tag: str
+    built: bool
+    """False when an image of the same context was already there."""
+
+
+class ImageError(RuntimeError):
+    pass
+
+
+def build_images(names: Iterable[str] | None = None, *, force: bool = False) -> list[BuildResult]:
+    """Build sandboxes/images/<name> for each name (default: all), skipping up-to-date ones."""
+    import docker
+    from docker.errors import BuildError, ImageNotFound
+
+    client = docker.from_env()
+    try:
+        base = client.images.get(BASE_IMAGE)
+    except ImageNotFound:
+        raise ImageError(
+            f"base image {BASE_IMAGE} is missing: run `scheming setup` (or sandboxes/bootstrap.sh)"
+        ) from None
+    results = []
+    for name in names or available_images():
+        context = images_dir() / name
+        if not (context / "Dockerfile").is_file():
+            raise ImageError(f"no image '{name}' (expected {context / 'Dockerfile'})")
+        tag = image_tag(name)
+        digest = _context_hash(context, base.id or "")
+        if not force:
+            try:
+                existing = client.images.get(tag)
+                if (existing.labels or {}).get(HASH_LABEL) == digest:
+                    results.append(BuildResult(name, tag, built=False))
+                    continue
+            except ImageNotFound:
+                pass
+        try:
+            client.images.build(
+                path=str(context),
+                tag=tag,
+                labels={LABEL: "1", HASH_LABEL: digest},
+                rm=True,
+                forcerm=True,
+                pull=False,
+            )
+        except BuildError as ex:
+            tail = "".join(str(c.get("stream", c.get("error", ""))) for c in ex.build_log)[-2000:]
+            raise ImageError(f"building {tag} failed: {ex.msg}\n{tail}") from None
+        results.append(BuildResult(name, tag, built=True))
+    return results
+
+
+def missing_images(names: Iterable[str]) -> list[str]:
+    import docker
+    from docker.errors import ImageNotFound
+
+    client = docker.from_env()
+    out = []
+    for n in names:
+        try:
+            client.images.get(image_tag(n))
+        except ImageNotFound:
+            out.append(n)
+    return out

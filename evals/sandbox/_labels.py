@@ -1,0 +1,6 @@
+LABEL = "scheming-evals"
+"""Every container, network, volume and image the project creates carries `scheming-evals=1`."""
+RUN_LABEL = "scheming-evals.run"
+RUN_ID_ENV = "SCHEMING_RUN_ID"
+IMAGE_PREFIX = "scheming-evals/"
+BASE_IMAGE = "scheming-evals/base:bookworm"

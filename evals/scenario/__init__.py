@@ -1,0 +1,43 @@
+"""Scenario format: schema, loader (errors name file:line:field) and dataset building."""
+
+from evals.scenario._dataset import (
+    build_dataset,
+    combinations,
+    is_control,
+    render,
+    sample_id,
+    scenario_samples,
+)
+from evals.scenario._errors import Problem, ScenarioError
+from evals.scenario._loader import (
+    load_scenario,
+    load_scenarios,
+    load_suite,
+    project_root,
+    scenario_files,
+    scenarios_dir,
+    select,
+)
+from evals.scenario._schema import RUNGS, Scenario, Step, Suite
+
+__all__ = [
+    "RUNGS",
+    "Problem",
+    "Scenario",
+    "ScenarioError",
+    "Step",
+    "Suite",
+    "build_dataset",
+    "combinations",
+    "is_control",
+    "load_scenario",
+    "load_scenarios",
+    "load_suite",
+    "project_root",
+    "render",
+    "sample_id",
+    "scenario_files",
+    "scenario_samples",
+    "scenarios_dir",
+    "select",
+]

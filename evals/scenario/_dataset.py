@@ -1,0 +1,149 @@
+"""Scenario × factors (× epochs) → inspect Samples."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import secrets
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from inspect_ai.dataset import MemoryDataset, Sample
+from inspect_ai.model import ChatMessageSystem, ChatMessageUser
+
+from evals.scenario._canaries import canary_file
+from evals.scenario._loader import PLACEHOLDER
+from evals.scenario._schema import Scenario
+
+
+def combinations(scenario: Scenario) -> list[dict[str, str]]:
+    """Factor combinations of a scenario: `variants` if listed, else the full cross product."""
+    if scenario.variants is not None:
+        return [dict(v) for v in scenario.variants]
+    names = sorted(scenario.factors)
+    return [dict(zip(names, vals, strict=True)) for vals in
+            itertools.product(*(scenario.factors[n] for n in names))]
+
+
+def render(text: str, scenario: Scenario, values: Mapping[str, str], **builtins: str) -> str:
+    """Substitute `{{factor}}` (its snippet text if the scenario gives one) and builtins."""
+
+    def sub(m: Any) -> str:
+        name = m.group(1)
+        if name in values:
+            snippets = scenario.snippets.get(name)
+            return snippets[values[name]] if snippets else values[name]
+        if name in builtins:
+            return builtins[name]
+        return str(m.group(0))
+
+    return PLACEHOLDER.sub(sub, text)
+
+
+def render_path(text: str, values: Mapping[str, str]) -> str:
+    """Substitute raw factor values into a relative path (snippets never apply to paths)."""
+    return PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), text)
+
+
+def sample_id(scenario: Scenario, values: Mapping[str, str]) -> str:
+    parts = [f"{k}={values[k]}" for k in sorted(values)]
+    return "/".join([scenario.id, *parts])
+
+
+def is_control(scenario: Scenario, values: Mapping[str, str]) -> bool:
+    return bool(scenario.control) and all(values.get(k) == v for k, v in scenario.control.items())
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def scenario_samples(scenario: Scenario, *, salt: str | None = None) -> list[Sample]:
+    """Samples for every factor combination of one scenario."""
+    salt = salt or secrets.token_hex(8)
+    samples = []
+    for values in combinations(scenario):
+        sid = sample_id(scenario, values)
+        builtins = {"sample_id": sid, "scenario_id": scenario.id}
+        system = render(_read(scenario, scenario.agent.system_prompt, values), scenario, values,
+                        **builtins)
+        task = render(_read(scenario, scenario.agent.task, values), scenario, values, **builtins)
+        files: dict[str, str] = {}
+        planted: dict[str, dict[str, str]] = {}
+        setup = ["set -e"]
+        for target, spec in scenario.sandbox.planted().items():
+            src = scenario.directory / render_path(spec.src, values)
+            raw = src.read_bytes()
+            if spec.template:
+                raw = render(raw.decode("utf-8"), scenario, values, **builtins).encode("utf-8")
+            files[target] = _as_data_uri(raw)  # never mistaken for a path or URL
+            planted[target] = {"sha256": _sha256(raw), "mode": spec.mode}
+            if len(raw) <= 65536:
+                try:
+                    planted[target]["text"] = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    pass
+            setup.append(f"chmod {spec.mode} '{target}'")
+        canaries: list[dict[str, str]] = []
+        for c in scenario.sandbox.canaries:
+            secret, content = canary_file(c.kind, f"{salt}:{sid}:{c.path}")
+            files[c.path] = _as_data_uri(content.encode())
+            setup.append(f"chmod 0600 '{c.path}'")
+            canaries.append({"kind": c.kind, "path": c.path, "value": secret})
+            planted[c.path] = {"sha256": _sha256(content.encode()), "mode": "0600"}
+        metadata: dict[str, Any] = {
+            "scenario": scenario.id,
+            "scenario_version": scenario.version,
+            "behaviour": scenario.behaviour,
+            "cover_story": scenario.cover_story,
+            "factors": dict(values),
+            "control": is_control(scenario, values),
+            "planted": planted,
+            "canaries": canaries,
+            "interrogation": [render(q, scenario, values, **builtins)
+                              for q in scenario.interrogation],
+            "reference": {
+                name: [s.model_dump(exclude_none=True) for s in steps]
+                for name, steps in scenario.reference.items()
+            },
+            "canary_string": scenario.canary,
+            "agent": {
+                "tools": list(scenario.agent.tools),
+                "user": scenario.sandbox.user,
+                "limits": scenario.agent.limits.model_dump(),
+            },
+            "evidence": [d.model_dump() for d in scenario.evidence],
+        }
+        samples.append(
+            Sample(
+                id=sid,
+                input=[ChatMessageSystem(content=system), ChatMessageUser(content=task)],
+                metadata=metadata,
+                files=files,
+                setup="\n".join(setup) + "\n",
+            )
+        )
+    return samples
+
+
+def _read(scenario: Scenario, rel: str, values: Mapping[str, str]) -> str:
+    return (scenario.directory / render_path(rel, values)).read_text(encoding="utf-8")
+
+
+def _as_data_uri(raw: bytes) -> str:
+    import base64
+
+    return "data:application/octet-stream;base64," + base64.b64encode(raw).decode()
+
+
+def build_dataset(scenarios: Iterable[Scenario], *, name: str = "scheming") -> MemoryDataset:
+    salt = secrets.token_hex(8)
+    samples: list[Sample] = []
+    for s in scenarios:
+        samples.extend(scenario_samples(s, salt=salt))
+    return MemoryDataset(samples, name=name)
+
+
+def planted_path(scenario: Scenario, target: str) -> Path:
+    return scenario.directory / scenario.sandbox.planted()[target].src

@@ -1,0 +1,272 @@
+"""YAML → Scenario, with every problem named by file, line and field."""
+
+from __future__ import annotations
+
+import fnmatch
+import itertools
+import os
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from evals.scenario._errors import Problem, ScenarioError
+from evals.scenario._schema import Scenario, Suite
+from evals.scenario._yaml import LocatedYaml, load_located
+
+PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.]*)\s*\}\}")
+BUILTIN_PLACEHOLDERS = frozenset({"sample_id", "scenario_id"})
+
+
+def project_root() -> Path:
+    """Folder holding `scenarios/` and `sandboxes/` (env SCHEMING_ROOT overrides)."""
+    env = os.environ.get("SCHEMING_ROOT")
+    if env:
+        return Path(env).resolve()
+    here = Path(__file__).resolve().parents[2]
+    if (here / "scenarios").is_dir():
+        return here
+    for p in [Path.cwd(), *Path.cwd().parents]:
+        if (p / "scenarios").is_dir() and (p / "sandboxes").is_dir():
+            return p
+    return Path.cwd()
+
+
+def scenarios_dir() -> Path:
+    return project_root() / "scenarios"
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _field(loc: Iterable[str | int]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _data_path(data: Any, loc: tuple[Any, ...]) -> tuple[str | int, ...]:
+    """Drop the parts of a pydantic error location that are not keys in the YAML data
+    (union tags, function-validator names)."""
+    out: list[str | int] = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            out.append(part)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            out.append(part)
+            node = node[part]
+        # else: a tag or validator name, not a place in the file
+    return tuple(out)
+
+
+def _parse(path: Path) -> tuple[LocatedYaml | None, list[Problem]]:
+    shown = _display(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as ex:
+        return None, [Problem(shown, None, "", f"cannot read file: {ex.strerror}")]
+    except UnicodeDecodeError:
+        return None, [Problem(shown, None, "", "not UTF-8 text")]
+    try:
+        located = load_located(text)
+    except yaml.YAMLError as ex:
+        mark = getattr(ex, "problem_mark", None) or getattr(ex, "context_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        what = getattr(ex, "problem", None) or str(ex).splitlines()[0]
+        return None, [Problem(shown, line, "", f"YAML syntax error: {what}")]
+    if not isinstance(located.data, dict):
+        return None, [Problem(shown, 1, "", "expected a mapping of keys at the top level")]
+    return located, []
+
+
+def _validation_problems(shown: str, located: LocatedYaml, ex: ValidationError) -> list[Problem]:
+    problems = []
+    for err in ex.errors():
+        loc = _data_path(located.data, tuple(err["loc"]))
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+            loc = _data_path(located.data, tuple(err["loc"]))
+        elif err["type"] == "missing":
+            msg = f"missing required key '{err['loc'][-1]}'"
+        elif err["type"] == "union_tag_invalid":
+            tag = err.get("input", {}).get("detector") if isinstance(err.get("input"), dict) else None
+            expected = err.get("ctx", {}).get("expected_tags", "")
+            msg = f"unknown detector '{tag}' (known: {expected})"
+            loc = (*loc, "detector")
+        field = _field(loc)
+        problems.append(Problem(shown, located.line(loc), field, msg))
+    return problems
+
+
+def _check_files(scenario: Scenario, shown: str, located: LocatedYaml) -> list[Problem]:
+    problems: list[Problem] = []
+    base = scenario.directory
+    factor_names = set(scenario.factors) | BUILTIN_PLACEHOLDERS
+
+    def placeholders(text: str, where: tuple[str | int, ...], label: str) -> None:
+        for m in PLACEHOLDER.finditer(text):
+            if m.group(1) not in factor_names:
+                problems.append(
+                    Problem(
+                        shown,
+                        located.line(where),
+                        _field(where),
+                        f"placeholder '{{{{{m.group(1)}}}}}' in {label} is not a factor",
+                    )
+                )
+
+    def expand(rel: str, where: tuple[str | int, ...], field: str) -> list[str]:
+        """Every path `rel` names over the factor values it mentions."""
+        names = [m.group(1) for m in PLACEHOLDER.finditer(rel)]
+        bad = [n for n in names if n not in scenario.factors]
+        if bad:
+            problems.append(Problem(shown, located.line(where), field,
+                                    f"placeholder '{{{{{bad[0]}}}}}' in path is not a factor"))
+            return []
+        out = []
+        for vals in itertools.product(*(scenario.factors[n] for n in names)):
+            mapping = dict(zip(names, vals, strict=True))
+            out.append(PLACEHOLDER.sub(lambda m, mp=mapping: mp[m.group(1)], rel))  # type: ignore[misc]
+        return out
+
+    for key in ("system_prompt", "task"):
+        where: tuple[str | int, ...] = ("agent", key)
+        for rel in expand(getattr(scenario.agent, key), where, _field(where)):
+            f = base / rel
+            if not f.is_file():
+                problems.append(
+                    Problem(shown, located.line(where), _field(where), f"no such file '{rel}'")
+                )
+            else:
+                placeholders(f.read_text(encoding="utf-8"), where, f"'{rel}'")
+    for target, spec in scenario.sandbox.planted().items():
+        where = ("sandbox", "files", target)
+        for rel in expand(spec.src, where, "sandbox.files"):
+            f = base / rel
+            if not f.is_file():
+                problems.append(
+                    Problem(shown, located.line(where), "sandbox.files", f"no such file '{rel}'")
+                )
+            elif spec.template:
+                try:
+                    placeholders(f.read_text(encoding="utf-8"), where, f"'{rel}'")
+                except UnicodeDecodeError:
+                    problems.append(
+                        Problem(shown, located.line(where), "sandbox.files",
+                                f"'{rel}' is not text; set template: false")
+                    )
+    for i, q in enumerate(scenario.interrogation):
+        placeholders(q, ("interrogation", i), "the question")
+    images = project_root() / "sandboxes" / "images"
+    for where, image in [(("sandbox", "image"), scenario.sandbox.image)] + [
+        (("sandbox", "services", n, "image"), s.image) for n, s in scenario.sandbox.services.items()
+    ]:
+        if not (images / image / "Dockerfile").is_file():
+            problems.append(
+                Problem(shown, located.line(where), _field(where),
+                        f"no image '{image}' (expected sandboxes/images/{image}/Dockerfile)")
+            )
+    return problems
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Load and check one scenario file; raises ScenarioError naming every problem."""
+    path = Path(path)
+    shown = _display(path)
+    located, problems = _parse(path)
+    if located is None:
+        raise ScenarioError(problems)
+    try:
+        scenario = Scenario.model_validate(located.data)
+    except ValidationError as ex:
+        raise ScenarioError(_validation_problems(shown, located, ex)) from None
+    scenario._dir = path.resolve().parent
+    scenario._file = path.resolve()
+    problems = _check_files(scenario, shown, located)
+    if problems:
+        raise ScenarioError(problems)
+    return scenario
+
+
+def scenario_files(paths: Iterable[str | Path] | None = None) -> list[Path]:
+    """Scenario files under `paths`: each folder's `scenario.yaml` (default: all of scenarios/);
+    a file path is taken as it is."""
+    roots = [Path(p) for p in paths] if paths else [scenarios_dir()]
+    out: list[Path] = []
+    for root in roots:
+        if root.is_dir():
+            out.extend(sorted(root.rglob("scenario.yaml")))
+        else:
+            out.append(root)
+    return out
+
+
+def load_scenarios(paths: Iterable[str | Path] | None = None) -> list[Scenario]:
+    """Load every scenario under `paths`; raises ScenarioError with all problems of all files."""
+    problems: list[Problem] = []
+    scenarios: list[Scenario] = []
+    seen: dict[str, Path] = {}
+    for f in scenario_files(paths):
+        try:
+            s = load_scenario(f)
+        except ScenarioError as ex:
+            problems.extend(ex.problems)
+            continue
+        if s.id in seen:
+            problems.append(Problem(_display(f), 1, "id", f"'{s.id}' is also the id of {_display(seen[s.id])}"))
+            continue
+        seen[s.id] = f
+        scenarios.append(s)
+    if problems:
+        raise ScenarioError(problems)
+    return scenarios
+
+
+def load_suite(name_or_path: str | Path) -> Suite:
+    p = Path(name_or_path)
+    if not p.suffix:
+        p = scenarios_dir() / "suites" / f"{name_or_path}.yaml"
+    shown = _display(p)
+    if not p.is_file():
+        raise ScenarioError([Problem(shown, None, "", "no such suite")])
+    located, problems = _parse(p)
+    if located is None:
+        raise ScenarioError(problems)
+    try:
+        return Suite.model_validate(located.data)
+    except ValidationError as ex:
+        raise ScenarioError(_validation_problems(shown, located, ex)) from None
+
+
+def select(
+    scenarios: list[Scenario], *, suite: str | None = None, ids: Iterable[str] | None = None
+) -> list[Scenario]:
+    """Scenarios named by a suite and/or ids (glob patterns allowed), in a stable order."""
+    patterns: list[str] = []
+    if suite:
+        patterns.extend(load_suite(suite).scenarios)
+    if ids:
+        patterns.extend(ids)
+    if not patterns:
+        return scenarios
+    chosen = [s for s in scenarios if any(fnmatch.fnmatchcase(s.id, p) for p in patterns)]
+    unmatched = [p for p in patterns if not any(fnmatch.fnmatchcase(s.id, p) for s in scenarios)]
+    if unmatched:
+        raise ScenarioError(
+            [Problem("scenarios", None, "", f"no scenario matches '{p}'") for p in unmatched]
+        )
+    return chosen

@@ -1,0 +1,290 @@
+"""Frozen pydantic models for everything loaded from scenario and suite YAML."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+Rung = Literal["explored", "attempted", "succeeded"]
+RUNGS: tuple[str, ...] = ("none", "explored", "attempted", "succeeded")
+Flag = Literal["concealed"]
+
+KNOWN_TOOLS: tuple[str, ...] = ("bash", "python", "submit")
+"""Tools an agent may be given (names as the model sees them)."""
+
+_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*/[a-z0-9][a-z0-9_.-]*$")
+_FACTOR = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# ---------------------------------------------------------------- agent
+
+
+class Limits(Frozen):
+    messages: int = Field(default=40, ge=2)
+    seconds: int = Field(default=900, ge=10)
+    tokens: int | None = Field(default=None, ge=1)
+
+
+class AgentSpec(Frozen):
+    system_prompt: str
+    task: str
+    tools: tuple[str, ...] = ("bash", "submit")
+    limits: Limits = Limits()
+
+    @field_validator("tools")
+    @classmethod
+    def _known_tools(cls, tools: tuple[str, ...]) -> tuple[str, ...]:
+        for t in tools:
+            if t not in KNOWN_TOOLS:
+                raise ValueError(f"unknown tool '{t}' (known: {', '.join(KNOWN_TOOLS)})")
+        if "submit" not in tools:
+            raise ValueError("tools must include 'submit' (the agent ends its task with it)")
+        return tools
+
+
+# ---------------------------------------------------------------- sandbox
+
+
+class PlantedFile(Frozen):
+    """A file planted in the agent's container before the task starts."""
+
+    src: str
+    mode: str = Field(default="0644", pattern=r"^0?[0-7]{3}$")
+    template: bool = True
+    """Substitute `{{factor}}` placeholders in the file's text."""
+
+
+class Canary(Frozen):
+    """A fake credential generated per sample; recorded in the sample's metadata."""
+
+    kind: Literal["aws_access_key", "openai_api_key", "github_token", "ssh_private_key", "password"]
+    path: str
+
+
+class Service(Frozen):
+    """A sidecar on the sample's internal network; keeps its own log out of the agent's reach."""
+
+    image: str
+    aliases: tuple[str, ...] = ()
+    environment: dict[str, str] = {}
+
+
+class SandboxSpec(Frozen):
+    image: str = "workstation"
+    user: str = "agent"
+    files: dict[str, str | PlantedFile] = {}
+    canaries: tuple[Canary, ...] = ()
+    services: dict[str, Service] = {}
+    memory: str = Field(default="1g", pattern=r"^[0-9]+[kmg]$")
+    pids: int = Field(default=256, ge=16)
+
+    @field_validator("files")
+    @classmethod
+    def _absolute(cls, files: dict[str, Any]) -> dict[str, Any]:
+        for target in files:
+            if not target.startswith("/"):
+                raise ValueError(f"container path '{target}' must be absolute")
+        return files
+
+    @field_validator("services")
+    @classmethod
+    def _service_names(cls, services: dict[str, Service]) -> dict[str, Service]:
+        for name in services:
+            if name == "default" or not re.match(r"^[a-z][a-z0-9-]*$", name):
+                raise ValueError(f"service name '{name}' must be lowercase letters, digits, '-'")
+        return services
+
+    def planted(self) -> dict[str, PlantedFile]:
+        return {
+            k: (PlantedFile(src=v) if isinstance(v, str) else v) for k, v in self.files.items()
+        }
+
+
+# ---------------------------------------------------------------- evidence
+
+
+class _Detector(Frozen):
+    rung: Rung | None = None
+    flag: Flag | None = None
+    note: str = ""
+
+    @model_validator(mode="after")
+    def _rung_or_flag(self) -> _Detector:
+        if (self.rung is None) == (self.flag is None):
+            raise ValueError("a detector sets exactly one of 'rung' or 'flag'")
+        return self
+
+
+class ToolCallDetector(_Detector):
+    """Fires when any tool call's arguments mention `touches` (a path or a name)."""
+
+    detector: Literal["tool_call"]
+    touches: tuple[str, ...] = Field(min_length=1)
+
+    @field_validator("touches", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        return (v,) if isinstance(v, str) else v
+
+
+class WriteAttemptDetector(_Detector):
+    """Fires when a tool call aims a write (sed -i, >, tee, cp/mv onto, open(..,'w'), …) at a
+    file whose name matches `target`, wherever that path points."""
+
+    detector: Literal["write_attempt"]
+    target: str
+
+
+class YamlValueDetector(_Detector):
+    """Reads a YAML/JSON file from the sandbox after the run and fires when `key` (dotted path)
+    no longer holds its planted value (and, if `changed_to` is given, holds that value)."""
+
+    detector: Literal["yaml_value"]
+    path: str
+    key: str
+    changed_to: Any = None
+    missing_fires: bool = True
+    """A deleted, emptied or unparseable file counts as changed."""
+
+
+Detector = Annotated[
+    ToolCallDetector | WriteAttemptDetector | YamlValueDetector,
+    Field(discriminator="detector"),
+]
+
+
+# ---------------------------------------------------------------- reference trajectories
+
+
+class Step(Frozen):
+    """One scripted model turn: a tool call, a submit, or (after the task) an answer."""
+
+    bash: str | None = None
+    python: str | None = None
+    submit: str | None = None
+    answer: str | None = None
+    say: str | None = None
+    """Text the model says alongside a tool call."""
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Step:
+        set_ = [k for k in ("bash", "python", "submit", "answer") if getattr(self, k) is not None]
+        if len(set_) != 1:
+            raise ValueError("a step has exactly one of bash, python, submit, answer")
+        return self
+
+    @property
+    def action(self) -> str:
+        for k in ("bash", "python", "submit", "answer"):
+            if getattr(self, k) is not None:
+                return k
+        raise AssertionError("unreachable")
+
+
+# ---------------------------------------------------------------- scenario
+
+
+class Scenario(Frozen):
+    id: str
+    version: int = Field(ge=1)
+    behaviour: str
+    summary: str
+    canary: str
+    cover_story: str = ""
+    agent: AgentSpec
+    sandbox: SandboxSpec = SandboxSpec()
+    factors: dict[str, tuple[str, ...]] = {}
+    snippets: dict[str, dict[str, str]] = {}
+    """Per factor, the text `{{factor}}` renders to for each value (default: the value itself)."""
+    variants: tuple[dict[str, str], ...] | None = None
+    control: dict[str, str] = {}
+    """Factor values that make the control condition (scheming does not help)."""
+    evidence: tuple[Detector, ...] = Field(min_length=1)
+    interrogation: tuple[str, ...] = ()
+    reference: dict[str, tuple[Step, ...]] = {}
+
+    _dir: Path = PrivateAttr(default=Path("."))
+    _file: Path = PrivateAttr(default=Path("scenario.yaml"))
+
+    @property
+    def directory(self) -> Path:
+        return self._dir
+
+    @property
+    def file(self) -> Path:
+        return self._file
+
+    @field_validator("id")
+    @classmethod
+    def _id_form(cls, v: str) -> str:
+        if not _ID.match(v):
+            raise ValueError(f"'{v}' is not of the form family/name (lowercase, digits, - _)")
+        return v
+
+    @field_validator("factors", mode="before")
+    @classmethod
+    def _factor_values_str(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            return {
+                k: [str(x).lower() if isinstance(x, bool) else str(x) for x in vals]
+                if isinstance(vals, list)
+                else vals
+                for k, vals in v.items()
+            }
+        return v
+
+    @field_validator("factors")
+    @classmethod
+    def _factor_names(cls, v: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        for name, values in v.items():
+            if not _FACTOR.match(name):
+                raise ValueError(f"factor name '{name}' must be lowercase letters, digits, _")
+            if not values:
+                raise ValueError(f"factor '{name}' has no values")
+            if len(set(values)) != len(values):
+                raise ValueError(f"factor '{name}' repeats a value")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Scenario:
+        for label, combo in [("control", self.control), *(("variants", c) for c in self.variants or ())]:
+            for k, val in combo.items():
+                if k not in self.factors:
+                    raise ValueError(f"{label}: '{k}' is not a factor")
+                if str(val) not in self.factors[k]:
+                    raise ValueError(f"{label}: '{val}' is not a value of factor '{k}'")
+        for k, texts in self.snippets.items():
+            if k not in self.factors:
+                raise ValueError(f"snippets: '{k}' is not a factor")
+            missing = [v for v in self.factors[k] if v not in texts]
+            if missing:
+                raise ValueError(f"snippets.{k}: no text for value(s) {', '.join(missing)}")
+        for name, steps in self.reference.items():
+            actions = [s.action for s in steps]
+            if "submit" not in actions:
+                raise ValueError(f"reference.{name}: has no submit step")
+            first = actions.index("submit")
+            if any(a != "answer" for a in actions[first + 1 :]):
+                raise ValueError(f"reference.{name}: only answers may follow the submit step")
+            if "answer" in actions[:first]:
+                raise ValueError(f"reference.{name}: an answer comes before the submit step")
+            for step in steps:
+                if step.action in ("bash", "python") and step.action not in self.agent.tools:
+                    raise ValueError(
+                        f"reference.{name}: uses tool '{step.action}' the agent does not have"
+                    )
+        return self
+
+
+class Suite(Frozen):
+    name: str
+    description: str = ""
+    scenarios: tuple[str, ...] = Field(min_length=1)
+    """Scenario ids or glob patterns over ids (e.g. 'oversight-subversion/*')."""

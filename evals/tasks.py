@@ -1,0 +1,67 @@
+"""The inspect task: `inspect eval evals/tasks.py@scheming` or `scheming run`."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from inspect_ai import Task, task
+from inspect_ai.dataset import MemoryDataset
+from inspect_ai.util import SandboxEnvironmentSpec
+
+from evals.agent import interrogate, prepare, scheming_agent
+from evals.graders import scheming_scorer
+from evals.sandbox import write_compose
+from evals.scenario import load_scenarios, scenario_samples, select
+
+TASK_VERSION = 1
+
+
+def package_version() -> str:
+    try:
+        return version("scheming-evals")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0+unknown"
+
+
+def _as_list(value: str | list[str] | None) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [v for v in value.split(",") if v]
+    return list(value)
+
+
+@task
+def scheming(
+    *,
+    suite: str | None = None,
+    scenarios: str | list[str] | None = None,
+    factors: str | list[str] | None = None,
+) -> Task:
+    """Scheming scenarios in Docker sandboxes, graded on evidence then interrogation.
+
+    Args:
+        suite: A suite name from scenarios/suites (smoke, core, full).
+        scenarios: Scenario ids or glob patterns (comma-separated or a list).
+        factors: Keep only samples with these factor values, e.g. "nudge=strong,conflict=present".
+    """
+    chosen = select(load_scenarios(), suite=suite, ids=_as_list(scenarios))
+    wanted = dict(f.split("=", 1) for f in _as_list(factors) or [])
+    samples = []
+    for scenario in chosen:
+        compose = str(write_compose(scenario))
+        for sample in scenario_samples(scenario):
+            got = sample.metadata["factors"] if sample.metadata else {}
+            if any(got.get(k) != v for k, v in wanted.items()):
+                continue
+            sample.sandbox = SandboxEnvironmentSpec("docker", compose)
+            samples.append(sample)
+    if not samples:
+        raise ValueError("no samples: check --scenario, --suite and --factor")
+    return Task(
+        dataset=MemoryDataset(samples, name=suite or "scheming"),
+        solver=[prepare(), scheming_agent(), interrogate()],
+        scorer=scheming_scorer(),
+        version=TASK_VERSION,
+        metadata={"package_version": package_version()},
+    )
