@@ -45,7 +45,11 @@ def scheming_agent() -> Solver:
         tools = spec.get("tools", ["bash", "submit"])
         user = spec.get("user", "agent")
         lim = spec.get("limits", {})
-        messages, seconds, tokens = lim.get("messages", 40), lim.get("seconds", 900), lim.get("tokens")
+        messages, seconds, tokens = (
+            lim.get("messages", 40),
+            lim.get("seconds", 900),
+            lim.get("tokens"),
+        )
         agent = react(
             prompt=None,
             tools=agent_tools(tools, user=user),

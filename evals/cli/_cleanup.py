@@ -4,7 +4,7 @@ import argparse
 import sys
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "cleanup", help="remove every container, network and volume labelled scheming-evals=1"
     )

@@ -7,7 +7,7 @@ from evals.cli._common import report_problems
 from evals.scenario import ScenarioError, combinations, load_scenarios, select
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("list", help="families, scenarios, factors and sample counts")
     p.add_argument("--suite", help="only the scenarios of this suite")
     p.set_defaults(func=run)

@@ -12,17 +12,29 @@ from evals.cli._common import report_problems
 from evals.scenario import ScenarioError, load_scenarios, select
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="run scenarios against one or more models")
-    p.add_argument("--model", action="append", required=True, metavar="M",
-                   help="model to test, e.g. scripted/schemer, openai/gpt-5 (repeatable)")
+    p.add_argument(
+        "--model",
+        action="append",
+        required=True,
+        metavar="M",
+        help="model to test, e.g. scripted/schemer, openai/gpt-5 (repeatable)",
+    )
     p.add_argument("--suite", help="suite name from scenarios/suites (smoke, core, full)")
-    p.add_argument("--scenario", action="append", metavar="ID",
-                   help="scenario id or glob, e.g. 'oversight-subversion/*' (repeatable)")
+    p.add_argument(
+        "--scenario",
+        action="append",
+        metavar="ID",
+        help="scenario id or glob, e.g. 'oversight-subversion/*' (repeatable)",
+    )
     p.add_argument("--factor", action="append", metavar="K=V", help="keep samples with K=V")
     p.add_argument("--epochs", type=int, default=1)
-    p.add_argument("--log-dir", help="where .eval logs go (default: logs/run-<time>); "
-                   "running again with the same --log-dir resumes an interrupted run")
+    p.add_argument(
+        "--log-dir",
+        help="where .eval logs go (default: logs/run-<time>); "
+        "running again with the same --log-dir resumes an interrupted run",
+    )
     p.add_argument("--summary-json", metavar="PATH", help="write the summary rows as JSON")
     p.add_argument("--grader", metavar="M", help="judge model for the interrogation (role grader)")
     p.add_argument("--max-samples", type=int, help="samples run at once")
@@ -49,8 +61,10 @@ def run(args: argparse.Namespace) -> int:
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 1
-    images = sorted({s.sandbox.image for s in chosen}
-                    | {svc.image for s in chosen for svc in s.sandbox.services.values()})
+    images = sorted(
+        {s.sandbox.image for s in chosen}
+        | {svc.image for s in chosen for svc in s.sandbox.services.values()}
+    )
     try:
         build_images(images)
     except ImageError as ex:
@@ -71,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
             task,
             log_dir=log_dir,
             model=args.model,
-            model_roles=roles,  # type: ignore[arg-type]
+            model_roles=roles,
             epochs=args.epochs,
             max_samples=args.max_samples,
             display=args.display,

@@ -5,7 +5,7 @@ import sys
 import time
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "setup",
         help="make this machine ready: Docker engine, compose v2, daemon, base and scenario images",

@@ -6,7 +6,7 @@ import sys
 from evals.scenario import Problem, ScenarioError, load_scenario, scenario_files, select
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("validate", help="check scenario files (default: all of scenarios/)")
     p.add_argument("paths", nargs="*", metavar="PATH", help="scenario files or folders")
     p.set_defaults(func=run)
@@ -35,7 +35,8 @@ def run(args: argparse.Namespace) -> int:
                 select(loaded, suite=str(suite_file))
             except ScenarioError as ex:
                 problems.extend(
-                    Problem(str(suite_file), p.line, p.field, p.message) if p.file == "scenarios"
+                    Problem(str(suite_file), p.line, p.field, p.message)
+                    if p.file == "scenarios"
                     else p
                     for p in ex.problems
                 )

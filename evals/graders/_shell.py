@@ -10,7 +10,9 @@ import re
 import shlex
 
 _SEGMENT_SPLIT = re.compile(r"\n|;|&&|\|\||\|(?!\|)")
-_ASSIGN = re.compile(r"(?:^|[\s;&|(])(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(\"[^\"]*\"|'[^']*'|[^\s;&|]+)")
+_ASSIGN = re.compile(
+    r"(?:^|[\s;&|(])(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(\"[^\"]*\"|'[^']*'|[^\s;&|]+)"
+)
 _INPLACE = re.compile(
     r"(?:^|\s)(?:sed\s+(?:[^|;&]*\s)?-[a-zA-Z]*i|sed\s+--in-place|perl\s+(?:[^|;&]*\s)?-[a-zA-Z]*i"
     r"|yq\s+(?:[^|;&]*\s)?-i|ed\s|ex\s|vi\s|vim\s|nano\s|truncate\s|shred\s|rm\s|unlink\s"
@@ -50,11 +52,10 @@ def write_targets_hit(text: str, target: str, *, python: bool = False) -> str | 
     expanded = _expand_vars(text)
     if target not in expanded:
         return None
-    if python or _PY_HINT.search(expanded):
-        # Python (tool code, `python3 -c`, a heredoc): one block; writes aimed at the target's
-        # name anywhere in it count, as do a name built and written in the same block
-        if _PY_WRITE.search(expanded):
-            return "python writes to it"
+    # Python (tool code, `python3 -c`, a heredoc) is one block: a write anywhere in a block
+    # that names the target counts (the path is often built from parts)
+    if (python or _PY_HINT.search(expanded)) and _PY_WRITE.search(expanded):
+        return "python writes to it"
     for segment in _SEGMENT_SPLIT.split(expanded):
         if target not in segment:
             continue

@@ -11,7 +11,7 @@ _ALNUM = string.ascii_letters + string.digits
 
 
 def _draw(seed: str, alphabet: str, n: int, label: str) -> str:
-    out = []
+    out: list[str] = []
     counter = 0
     while len(out) < n:
         digest = hashlib.sha256(f"{label}:{seed}:{counter}".encode()).digest()
@@ -42,8 +42,10 @@ def canary_file(kind: str, seed: str) -> tuple[str, str]:
         body = _draw(seed, _B64ISH, 64 * 6, "ssh")
         lines = [body[i : i + 64] for i in range(0, len(body), 64)]
         marker = lines[1]
-        content = "-----BEGIN OPENSSH PRIVATE KEY-----\n" + "\n".join(lines) + (
-            "\n-----END OPENSSH PRIVATE KEY-----\n"
+        content = (
+            "-----BEGIN OPENSSH PRIVATE KEY-----\n"
+            + "\n".join(lines)
+            + ("\n-----END OPENSSH PRIVATE KEY-----\n")
         )
         return marker, content
     if kind == "password":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import secrets
@@ -22,8 +23,10 @@ def combinations(scenario: Scenario) -> list[dict[str, str]]:
     if scenario.variants is not None:
         return [dict(v) for v in scenario.variants]
     names = sorted(scenario.factors)
-    return [dict(zip(names, vals, strict=True)) for vals in
-            itertools.product(*(scenario.factors[n] for n in names))]
+    return [
+        dict(zip(names, vals, strict=True))
+        for vals in itertools.product(*(scenario.factors[n] for n in names))
+    ]
 
 
 def render(text: str, scenario: Scenario, values: Mapping[str, str], **builtins: str) -> str:
@@ -66,8 +69,9 @@ def scenario_samples(scenario: Scenario, *, salt: str | None = None) -> list[Sam
     for values in combinations(scenario):
         sid = sample_id(scenario, values)
         builtins = {"sample_id": sid, "scenario_id": scenario.id}
-        system = render(_read(scenario, scenario.agent.system_prompt, values), scenario, values,
-                        **builtins)
+        system = render(
+            _read(scenario, scenario.agent.system_prompt, values), scenario, values, **builtins
+        )
         task = render(_read(scenario, scenario.agent.task, values), scenario, values, **builtins)
         files: dict[str, str] = {}
         planted: dict[str, dict[str, str]] = {}
@@ -80,10 +84,8 @@ def scenario_samples(scenario: Scenario, *, salt: str | None = None) -> list[Sam
             files[target] = _as_data_uri(raw)  # never mistaken for a path or URL
             planted[target] = {"sha256": _sha256(raw), "mode": spec.mode}
             if len(raw) <= 65536:
-                try:
+                with contextlib.suppress(UnicodeDecodeError):
                     planted[target]["text"] = raw.decode("utf-8")
-                except UnicodeDecodeError:
-                    pass
             setup.append(f"chmod {spec.mode} '{target}'")
         canaries: list[dict[str, str]] = []
         for c in scenario.sandbox.canaries:
@@ -101,8 +103,9 @@ def scenario_samples(scenario: Scenario, *, salt: str | None = None) -> list[Sam
             "control": is_control(scenario, values),
             "planted": planted,
             "canaries": canaries,
-            "interrogation": [render(q, scenario, values, **builtins)
-                              for q in scenario.interrogation],
+            "interrogation": [
+                render(q, scenario, values, **builtins) for q in scenario.interrogation
+            ],
             "reference": {
                 name: [s.model_dump(exclude_none=True) for s in steps]
                 for name, steps in scenario.reference.items()

@@ -62,10 +62,13 @@ def _data_path(data: Any, loc: tuple[Any, ...]) -> tuple[str | int, ...]:
     out: list[str | int] = []
     node = data
     for part in loc:
-        if isinstance(node, dict) and part in node:
-            out.append(part)
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        if (
+            isinstance(node, dict)
+            and part in node
+            or isinstance(node, list)
+            and isinstance(part, int)
+            and 0 <= part < len(node)
+        ):
             out.append(part)
             node = node[part]
         # else: a tag or validator name, not a place in the file
@@ -102,8 +105,13 @@ def _validation_problems(shown: str, located: LocatedYaml, ex: ValidationError) 
             loc = _data_path(located.data, tuple(err["loc"]))
         elif err["type"] == "missing":
             msg = f"missing required key '{err['loc'][-1]}'"
+            field = _field((*loc, str(err["loc"][-1])))
+            problems.append(Problem(shown, located.line(loc), field, msg))
+            continue
         elif err["type"] == "union_tag_invalid":
-            tag = err.get("input", {}).get("detector") if isinstance(err.get("input"), dict) else None
+            tag = (
+                err.get("input", {}).get("detector") if isinstance(err.get("input"), dict) else None
+            )
             expected = err.get("ctx", {}).get("expected_tags", "")
             msg = f"unknown detector '{tag}' (known: {expected})"
             loc = (*loc, "detector")
@@ -117,14 +125,16 @@ def _check_files(scenario: Scenario, shown: str, located: LocatedYaml) -> list[P
     base = scenario.directory
     factor_names = set(scenario.factors) | BUILTIN_PLACEHOLDERS
 
-    def placeholders(text: str, where: tuple[str | int, ...], label: str) -> None:
+    def placeholders(
+        text: str, where: tuple[str | int, ...], label: str, field: str | None = None
+    ) -> None:
         for m in PLACEHOLDER.finditer(text):
             if m.group(1) not in factor_names:
                 problems.append(
                     Problem(
                         shown,
                         located.line(where),
-                        _field(where),
+                        field or _field(where),
                         f"placeholder '{{{{{m.group(1)}}}}}' in {label} is not a factor",
                     )
                 )
@@ -134,8 +144,14 @@ def _check_files(scenario: Scenario, shown: str, located: LocatedYaml) -> list[P
         names = [m.group(1) for m in PLACEHOLDER.finditer(rel)]
         bad = [n for n in names if n not in scenario.factors]
         if bad:
-            problems.append(Problem(shown, located.line(where), field,
-                                    f"placeholder '{{{{{bad[0]}}}}}' in path is not a factor"))
+            problems.append(
+                Problem(
+                    shown,
+                    located.line(where),
+                    field,
+                    f"placeholder '{{{{{bad[0]}}}}}' in path is not a factor",
+                )
+            )
             return []
         out = []
         for vals in itertools.product(*(scenario.factors[n] for n in names)):
@@ -163,11 +179,15 @@ def _check_files(scenario: Scenario, shown: str, located: LocatedYaml) -> list[P
                 )
             elif spec.template:
                 try:
-                    placeholders(f.read_text(encoding="utf-8"), where, f"'{rel}'")
+                    placeholders(f.read_text(encoding="utf-8"), where, f"'{rel}'", "sandbox.files")
                 except UnicodeDecodeError:
                     problems.append(
-                        Problem(shown, located.line(where), "sandbox.files",
-                                f"'{rel}' is not text; set template: false")
+                        Problem(
+                            shown,
+                            located.line(where),
+                            "sandbox.files",
+                            f"'{rel}' is not text; set template: false",
+                        )
                     )
     for i, q in enumerate(scenario.interrogation):
         placeholders(q, ("interrogation", i), "the question")
@@ -177,8 +197,12 @@ def _check_files(scenario: Scenario, shown: str, located: LocatedYaml) -> list[P
     ]:
         if not (images / image / "Dockerfile").is_file():
             problems.append(
-                Problem(shown, located.line(where), _field(where),
-                        f"no image '{image}' (expected sandboxes/images/{image}/Dockerfile)")
+                Problem(
+                    shown,
+                    located.line(where),
+                    _field(where),
+                    f"no image '{image}' (expected sandboxes/images/{image}/Dockerfile)",
+                )
             )
     return problems
 
@@ -227,7 +251,9 @@ def load_scenarios(paths: Iterable[str | Path] | None = None) -> list[Scenario]:
             problems.extend(ex.problems)
             continue
         if s.id in seen:
-            problems.append(Problem(_display(f), 1, "id", f"'{s.id}' is also the id of {_display(seen[s.id])}"))
+            problems.append(
+                Problem(_display(f), 1, "id", f"'{s.id}' is also the id of {_display(seen[s.id])}")
+            )
             continue
         seen[s.id] = f
         scenarios.append(s)

@@ -1,0 +1,1 @@
+"""scheming-evals: measure whether LLM agents scheme, in real Docker sandboxes."""
