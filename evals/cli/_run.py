@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
 
     log_dir = args.log_dir or f"logs/run-{time.strftime('%Y%m%d-%H%M%S')}"
-    run_id = uuid.uuid4().hex[:12]
+    run_id = os.environ.get(RUN_ID_ENV) or uuid.uuid4().hex[:12]
     os.environ[RUN_ID_ENV] = run_id
     roles = {"grader": args.grader} if args.grader else None
     task = scheming(
@@ -92,8 +92,21 @@ def run(args: argparse.Namespace) -> int:
             retry_attempts=1,
             log_dir_allow_dirty=True,
         )
+    except KeyboardInterrupt:
+        ok, logs = False, []
+        interrupted = True
+    else:
+        # on Ctrl-C inspect's eval_set may return (True, []) instead of raising
+        interrupted = not logs or any(lg.status == "cancelled" for lg in logs)
     finally:
         cleanup(run_id)
+    if interrupted:
+        print(
+            f"interrupted: finished samples are kept in {log_dir}; run the same command with "
+            f"--log-dir {log_dir} to resume",
+            file=sys.stderr,
+        )
+        return 130
     rows = summary_rows(logs)
     print(format_table(rows))
     print(f"logs: {log_dir}  (open with: inspect view --log-dir {log_dir})")
