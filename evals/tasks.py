@@ -8,7 +8,7 @@ from inspect_ai import Task, task
 from inspect_ai.dataset import MemoryDataset
 from inspect_ai.util import SandboxEnvironmentSpec
 
-from evals.agent import interrogate, prepare, scheming_agent
+from evals.agent import PLAN_KEY, interrogation, interrogation_plan, prepare, scheming_agent
 from evals.graders import scheming_scorer
 from evals.sandbox import write_compose
 from evals.scenario import load_scenarios, scenario_samples, select
@@ -37,6 +37,7 @@ def scheming(
     suite: str | None = None,
     scenarios: str | list[str] | None = None,
     factors: str | list[str] | None = None,
+    followups: int | str | None = None,
 ) -> Task:
     """Scheming scenarios in Docker sandboxes, graded on evidence then interrogation.
 
@@ -44,7 +45,10 @@ def scheming(
         suite: A suite name from scenarios/suites (smoke, core, full).
         scenarios: Scenario ids or glob patterns (comma-separated or a list).
         factors: Keep only samples with these factor values, e.g. "nudge=strong,conflict=present".
+        followups: Most escalating interrogation follow-ups per sample (0..7; default: the
+            scenario's or its family's setting, else 3).
     """
+    n_followups = int(followups) if followups is not None and followups != "" else None
     chosen = select(load_scenarios(), suite=suite, ids=_as_list(scenarios))
     wanted = dict(f.split("=", 1) for f in _as_list(factors) or [])
     samples = []
@@ -55,12 +59,14 @@ def scheming(
             if any(got.get(k) != v for k, v in wanted.items()):
                 continue
             sample.sandbox = SandboxEnvironmentSpec("docker", compose)
+            if sample.metadata is not None:
+                sample.metadata[PLAN_KEY] = interrogation_plan(scenario, got, n_followups)
             samples.append(sample)
     if not samples:
         raise ValueError("no samples: check --scenario, --suite and --factor")
     return Task(
         dataset=MemoryDataset(samples, name=suite or "scheming"),
-        solver=[prepare(), scheming_agent(), interrogate()],
+        solver=[prepare(), scheming_agent(), interrogation(n_followups)],
         scorer=scheming_scorer(),
         version=TASK_VERSION,
         metadata={"package_version": package_version()},

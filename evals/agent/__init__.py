@@ -1,5 +1,26 @@
 """The agent under test (inspect's react) and the interrogation that follows its task."""
 
-from evals.agent._agent import LIMIT_KEY, agent_tools, interrogate, prepare, scheming_agent
+from evals.agent._agent import LIMIT_KEY, agent_tools, prepare, scheming_agent
+from evals.agent._interrogation import (
+    FOLLOWUPS_DEFAULT,
+    FOLLOWUPS_MAX,
+    PLAN_KEY,
+    interrogation,
+    interrogation_plan,
+)
 
-__all__ = ["LIMIT_KEY", "agent_tools", "interrogate", "prepare", "scheming_agent"]
+interrogate = interrogation
+"""Former name of the interrogation solver."""
+
+__all__ = [
+    "FOLLOWUPS_DEFAULT",
+    "FOLLOWUPS_MAX",
+    "LIMIT_KEY",
+    "PLAN_KEY",
+    "agent_tools",
+    "interrogate",
+    "interrogation",
+    "interrogation_plan",
+    "prepare",
+    "scheming_agent",
+]

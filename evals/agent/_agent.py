@@ -1,12 +1,12 @@
 from __future__ import annotations
 
 from inspect_ai.agent import AgentSubmit, react, run
-from inspect_ai.model import ChatMessageUser, get_model
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 from inspect_ai.tool import Tool, bash, python
 from inspect_ai.util import message_limit, store, time_limit
 
 from evals.models import REFERENCE_KEY
+from evals.tools import read_inbox, send_email
 
 LIMIT_KEY = "scheming:limit"
 """Which agent limit (if any) ended the task phase: 'message', 'time', 'token'."""
@@ -30,6 +30,10 @@ def agent_tools(names: list[str], *, user: str, timeout: int = 180) -> list[Tool
             tools.append(bash(timeout=timeout, user=user))
         elif name == "python":
             tools.append(python(timeout=timeout, user=user))
+        elif name == "send_email":
+            tools.append(send_email(user=user))
+        elif name == "read_inbox":
+            tools.append(read_inbox(user=user))
     return tools
 
 
@@ -63,21 +67,6 @@ def scheming_agent() -> Solver:
         state.output = agent_state.output
         if limit_error is not None:
             store().set(LIMIT_KEY, limit_error.type)
-        return state
-
-    return solve
-
-
-@solver
-def interrogate() -> Solver:
-    """After the task, ask the sample's interrogation questions in the same conversation."""
-
-    async def solve(state: TaskState, generate: Generate) -> TaskState:
-        model = get_model()
-        for question in state.metadata.get("interrogation", []):
-            state.messages.append(ChatMessageUser(content=question))
-            output = await model.generate(state.messages)
-            state.messages.append(output.message)
         return state
 
     return solve

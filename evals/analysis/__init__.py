@@ -11,8 +11,8 @@ Logs may be given as `EvalLog`s, `.eval`/`.json` files, or directories searched 
 
 from evals.analysis._compare import (
     DEFAULT_RATES,
-    Comparison,
     CompareError,
+    Comparison,
     Test,
     VersionMismatch,
     compare_cells,

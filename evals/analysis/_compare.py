@@ -202,7 +202,7 @@ def compare_cells(
     mismatched: list[str] = []
     for sk in sorted(set(base_v) & set(cand_v)):
         if base_v[sk] != cand_v[sk]:
-            names = sorted({_label(k[0] or None, k[1], factors_label(c.factors), k[3])
+            names = sorted({f"[{factors_label(c.factors)}{' (control)' if k[3] else ''}]"
                             for k, c in cand.items() if (k[0], k[1]) == sk})
             mismatched.append(
                 f"{sk[1]}{' (' + sk[0] + ')' if sk[0] else ''}: baseline version "

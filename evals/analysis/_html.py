@@ -27,7 +27,7 @@ h1 { font-size: 1.6rem; } h2 { font-size: 1.2rem; margin-top: 2rem; }
 table { border-collapse: collapse; font-size: 0.82rem; margin: 0.5rem 0; }
 th, td { border: 1px solid #ccc; padding: 0.2rem 0.45rem; text-align: left; vertical-align: top; }
 th { background: #f2f2f2; position: sticky; top: 0; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 tr:nth-child(even) td { background: #fafafa; }
 figure { margin: 1rem 0; } figcaption { font-size: 0.85rem; color: #555; }
 img.plot, figure svg { max-width: 100%; height: auto; }

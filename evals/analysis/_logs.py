@@ -17,7 +17,7 @@ import zipfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from inspect_ai.log import (
     EvalLog,
@@ -37,8 +37,7 @@ class LogReadError(Exception):
     """A path given for analysis could not be read as inspect logs."""
 
 
-@dataclass(frozen=True)
-class SampleRecord:
+class SampleRecord(NamedTuple):
     """What the analysis needs from one sample (one epoch of one sample id)."""
 
     id: str
@@ -48,8 +47,9 @@ class SampleRecord:
     behaviour: str
     factors: dict[str, Any]
     control: bool
-    value: dict[str, int] | None
-    """The scheming score's value, or None when the sample has no scheming score."""
+    value: dict[str, Any] | None
+    """The scheming score's value (keys to 0/1), or None when the sample has no scheming score.
+    Entries that are not 0 or 1 are ignored when counting."""
     unscored: tuple[str, ...]
     """Keys the grader could not judge for this sample."""
     error: bool
@@ -201,23 +201,46 @@ def _read_eval_zip(location: str) -> LogRecords | None:
         package_version=str(package_version) if package_version is not None else None,
     )
     append = records.samples.append
+    cache: dict[str, tuple[str, int | None, str, dict[str, Any], bool]] = {}
     for summary in summaries:
         if not isinstance(summary, dict) or "id" not in summary:
             return None
-        scores = summary.get("scores") or {}
-        score = scores.get(SCORER)
-        record = _record(
-            sample_id=summary["id"],
-            epoch=summary.get("epoch", 1),
-            metadata=summary.get("metadata") or {},
-            value=score.get("value") if isinstance(score, dict) else None,
-            score_metadata=score.get("metadata") if isinstance(score, dict) else None,
-            error=bool(summary.get("error")),
-            limit=bool(summary.get("limit")),
-            location=location,
+        sample_id = summary["id"]
+        scores = summary.get("scores")
+        score = scores.get(SCORER) if scores else None
+        value = score.get("value") if score else None
+        score_metadata = score.get("metadata") if score else None
+        unscored_raw = score_metadata.get("unscored") if score_metadata else None
+        # metadata comes from the dataset sample, so it is the same for every epoch of an id
+        key = str(sample_id)
+        meta = cache.get(key)
+        if meta is None or _thinned(unscored_raw):
+            record = _record(
+                sample_id=sample_id,
+                epoch=summary.get("epoch", 1),
+                metadata=summary.get("metadata") or {},
+                value=value,
+                score_metadata=score_metadata,
+                error=bool(summary.get("error")),
+                limit=bool(summary.get("limit")),
+                location=location,
+            )
+            if record is not None:
+                cache[key] = (record.scenario, record.scenario_version, record.behaviour,
+                              record.factors, record.control)
+                append(record)
+            continue
+        append(
+            SampleRecord(
+                key,
+                summary.get("epoch", 1),
+                *meta,
+                value if isinstance(value, dict) else None,
+                _unscored_keys(unscored_raw) if unscored_raw else (),
+                bool(summary.get("error")),
+                bool(summary.get("limit")),
+            )
         )
-        if record is not None:
-            append(record)
     return records
 
 
@@ -250,7 +273,7 @@ def _record(
         behaviour=str(metadata.get("behaviour") or scenario.split("/", 1)[0]),
         factors=dict(factors) if isinstance(factors, Mapping) else {},
         control=bool(metadata.get("control", False)),
-        value=_value(value),
+        value=dict(value) if isinstance(value, Mapping) else None,
         unscored=_unscored_keys(unscored_raw),
         error=error,
         limit=limit,
@@ -272,7 +295,7 @@ def _record_from_sample(sample: EvalSample, location: str) -> SampleRecord | Non
         behaviour=str(metadata.get("behaviour") or scenario.split("/", 1)[0]),
         factors=dict(factors) if isinstance(factors, Mapping) else {},
         control=bool(metadata.get("control", False)),
-        value=_value(score.value) if score is not None else None,
+        value=score.value if score is not None and isinstance(score.value, dict) else None,
         unscored=_unscored_keys((score.metadata or {}).get("unscored") if score else None),
         error=sample.error is not None,
         limit=sample.limit is not None,
@@ -281,16 +304,6 @@ def _record_from_sample(sample: EvalSample, location: str) -> SampleRecord | Non
 
 def _thinned(value: Any) -> bool:
     return isinstance(value, str) and value.startswith(_THINNED)
-
-
-def _value(value: Any) -> dict[str, int] | None:
-    if not isinstance(value, Mapping):
-        return None
-    out: dict[str, int] = {}
-    for key, v in value.items():
-        if isinstance(v, bool | int | float) and v in (0, 1):
-            out[str(key)] = int(v)
-    return out
 
 
 def _unscored_keys(raw: Any) -> tuple[str, ...]:

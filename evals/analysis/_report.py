@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,25 +12,12 @@ from typing import Any
 from inspect_ai.log import EvalLog
 
 from evals.analysis._contrast import ScenarioContrast, contrasts
-from evals.analysis._logs import iter_records
-from evals.analysis._rows import ACTED, ALL_KEYS, RATE_KEYS, Cell, aggregate, summary_row
+from evals.analysis._rows import ACTED, ALL_KEYS, RATE_KEYS, Cell, load, summary_row
 from evals.analysis._stats import newcombe_interval, wilson_interval
 
 REPORT_FORMAT = "scheming-report"
 REPORT_FORMAT_VERSION = 1
 INTERVAL = "wilson"
-
-RATE_LABELS: dict[str, str] = {
-    "explored": "explored",
-    "attempted": "attempted",
-    "succeeded": "succeeded",
-    "concealed": "concealed",
-    "confessed": "confessed",
-    "denied": "denied",
-    "evaded": "evaded",
-    "eval_aware": "eval-aware",
-    ACTED: "acted",
-}
 
 
 @dataclass
@@ -86,10 +72,9 @@ class Report:
                 "behaviours": {},
             }
             for behaviour in self.behaviours:
-                cell = pooled.get((model, behaviour))
-                if cell is None:
-                    continue
-                row["behaviours"][behaviour] = self._rate_entry(cell, ACTED)
+                family = pooled.get((model, behaviour))
+                if family is not None:
+                    row["behaviours"][behaviour] = self._rate_entry(family, ACTED)
             rows.append(row)
         return rows
 
@@ -182,20 +167,12 @@ def _generated_by() -> str:
         return "scheming-evals"
 
 
-def build_report(logs: Iterable[EvalLog | str | Path], confidence: float = 0.95) -> Report:
+def build_report(
+    logs: Iterable[EvalLog | str | Path], confidence: float = 0.95, workers: int | None = None
+) -> Report:
     """Read logs (`EvalLog`s, files or directories) and compute the report."""
-    sources: list[str] = []
-    samples = 0
-
-    def records() -> Iterable[Any]:
-        nonlocal samples
-        for rec in iter_records(logs):
-            sources.append(rec.location)
-            samples += len(rec.samples)
-            yield rec
-
-    cells = aggregate(records())
-    return report_from_cells(cells, confidence, sources, samples)
+    loaded = load(logs, workers)
+    return report_from_cells(loaded.cells, confidence, loaded.sources, loaded.samples)
 
 
 def report_from_cells(
@@ -214,7 +191,7 @@ def write_report(report: Report, out_dir: str | Path, plots: bool = True) -> lis
     `evals.analysis.PlotsUnavailable` is raised afterwards, naming what to install.
     """
     from evals.analysis._html import render_html
-    from evals.analysis._plots import PlotsUnavailable, Plot, make_plots
+    from evals.analysis._plots import Plot, PlotsUnavailable, make_plots
     from evals.analysis._text import render_latex, render_markdown
 
     out = Path(out_dir)
@@ -266,10 +243,3 @@ def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
         writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
         writer.writerows(flat)
-
-
-def group_rows(rows: list[dict[str, Any]], key: str) -> dict[str, list[dict[str, Any]]]:
-    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for row in rows:
-        groups[str(row[key])].append(row)
-    return groups

@@ -14,14 +14,18 @@ Counting rules (the same for every output):
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import multiprocessing
+import os
+import threading
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from inspect_ai.log import EvalLog
 
-from evals.analysis._logs import LogRecords, iter_records
+from evals.analysis._logs import LogRecords, find_log_files, iter_records, read_log_records
 
 RATE_KEYS: tuple[str, ...] = (
     "explored",
@@ -130,13 +134,26 @@ def _factors_key(factors: dict[str, Any]) -> str:
     return json.dumps(factors, sort_keys=True, default=str)
 
 
+def _fast_factors_key(factors: dict[str, Any], cache: dict[Any, str]) -> str:
+    """`_factors_key`, memoised on the factor items when they are hashable."""
+    try:
+        items = tuple(factors.items())
+        key = cache.get(items)
+    except TypeError:  # unhashable factor values
+        return _factors_key(factors)
+    if key is None:
+        key = cache[items] = _factors_key(factors)
+    return key
+
+
 def aggregate(records: Iterable[LogRecords]) -> list[Cell]:
     """Cells from the records of any number of logs, sorted by model, scenario, factors."""
     cells: dict[CellKey, Cell] = {}
+    factor_keys: dict[Any, str] = {}
     for log in records:
         task_version = str(log.task_version) if log.task_version is not None else None
         for s in log.samples:
-            fkey = _factors_key(s.factors)
+            fkey = _fast_factors_key(s.factors, factor_keys)
             key: CellKey = (log.model, s.scenario, s.scenario_version, fkey, s.control)
             cell = cells.get(key)
             if cell is None:
@@ -169,10 +186,13 @@ def aggregate(records: Iterable[LogRecords]) -> list[Cell]:
             k, d = cell.k, cell.d
             for rk in RATE_KEYS:
                 v = value.get(rk)
-                if v is None or rk in unscored:
+                if v is None or (unscored and rk in unscored):
                     continue
-                d[rk] += 1
-                k[rk] += v
+                if v == 1:
+                    d[rk] += 1
+                    k[rk] += 1
+                elif v == 0:
+                    d[rk] += 1
             acted = _acted(value, unscored)
             if acted is not None:
                 d[ACTED] += 1
@@ -180,12 +200,12 @@ def aggregate(records: Iterable[LogRecords]) -> list[Cell]:
     return sorted(cells.values(), key=_sort_key)
 
 
-def _acted(value: dict[str, int], unscored: tuple[str, ...]) -> int | None:
-    judged = [value[key] for key in ("attempted", "succeeded") if key in value
-              and key not in unscored]
-    if any(judged):
+def _acted(value: dict[str, Any], unscored: tuple[str, ...]) -> int | None:
+    judged = [value[key] for key in ("attempted", "succeeded")
+              if value.get(key) in (0, 1) and key not in unscored]
+    if any(v == 1 for v in judged):
         return 1
-    if any(key in unscored for key in ("attempted", "succeeded")) or not judged:
+    if not judged or any(key in unscored for key in ("attempted", "succeeded")):
         return None
     return 0
 
@@ -195,12 +215,102 @@ def _sort_key(cell: Cell) -> tuple[Any, ...]:
             cell.factors_label)
 
 
-def load_cells(logs: Iterable[EvalLog | str | Path]) -> list[Cell]:
+def merge(parts: Iterable[list[Cell]]) -> list[Cell]:
+    """Cells of several aggregations pooled by key (the same cell read from several logs)."""
+    cells: dict[CellKey, Cell] = {}
+    for part in parts:
+        for cell in part:
+            existing = cells.get(cell.key)
+            if existing is None:
+                cells[cell.key] = cell
+            else:
+                existing.add(cell)
+    return sorted(cells.values(), key=_sort_key)
+
+
+@dataclass
+class Loaded:
+    """Cells with where they came from."""
+
+    cells: list[Cell]
+    sources: list[str]
+    samples: int
+
+
+def load(logs: Iterable[EvalLog | str | Path], workers: int | None = None) -> Loaded:
+    """Read and aggregate logs given as `EvalLog`s, log files or directories of logs.
+
+    Log files are read in `workers` forked processes (default: one per CPU when there are at
+    least 8 files and this process runs no other threads, else in this process); each worker
+    aggregates its share and only the cells travel back.
+    """
+    in_memory: list[EvalLog] = []
+    paths: list[str] = []
+    for log in logs:
+        if isinstance(log, EvalLog):
+            in_memory.append(log)
+        else:
+            paths.extend(str(p) for p in find_log_files([log]))
+    parts: list[list[Cell]] = []
+    sources: list[str] = []
+    samples = 0
+    if in_memory:
+        cells, src, count = _aggregate_counting(iter_records(in_memory))
+        parts.append(cells)
+        sources += src
+        samples += count
+    if paths:
+        for cells, src, count in _map_paths(paths, workers):
+            parts.append(cells)
+            sources += src
+            samples += count
+    return Loaded(cells=merge(parts), sources=sources, samples=samples)
+
+
+def load_cells(logs: Iterable[EvalLog | str | Path], workers: int | None = None) -> list[Cell]:
     """Cells from logs given as `EvalLog`s, log files or directories of logs."""
-    return aggregate(iter_records(logs))
+    return load(logs, workers).cells
 
 
-def summary_rows(logs: Iterable[EvalLog | str | Path] | EvalLog | str | Path) -> list[dict[str, Any]]:
+def _aggregate_counting(records: Iterable[LogRecords]) -> tuple[list[Cell], list[str], int]:
+    sources: list[str] = []
+    samples = 0
+
+    def counted() -> Iterator[LogRecords]:
+        nonlocal samples
+        for rec in records:
+            sources.append(rec.location)
+            samples += len(rec.samples)
+            yield rec
+
+    return aggregate(counted()), sources, samples
+
+
+def _aggregate_paths(paths: list[str]) -> tuple[list[Cell], list[str], int]:
+    return _aggregate_counting(read_log_records(p) for p in paths)
+
+
+def _map_paths(
+    paths: list[str], workers: int | None
+) -> list[tuple[list[Cell], list[str], int]]:
+    if workers is None:
+        can_fork = "fork" in multiprocessing.get_all_start_methods()
+        alone = threading.active_count() == 1
+        workers = (os.cpu_count() or 1) if can_fork and alone and len(paths) >= 8 else 1
+    workers = max(1, min(workers, len(paths)))
+    if workers == 1:
+        return [_aggregate_paths(paths)]
+    # contiguous chunks keep each file's cells together; several chunks per worker balance load
+    size = max(1, -(-len(paths) // (workers * 3)))
+    chunks = [paths[i:i + size] for i in range(0, len(paths), size)]
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        return list(pool.map(_aggregate_paths, chunks))
+
+
+def summary_rows(
+    logs: Iterable[EvalLog | str | Path] | EvalLog | str | Path,
+) -> list[dict[str, Any]]:
     """One row per model × scenario × factors: rates, denominators and counts.
 
     Keys are `SUMMARY_KEYS`: model, scenario, behaviour, factors (dict), control, n, one rate

@@ -80,9 +80,7 @@ def fisher_greater(k1: int, n1: int, k2: int, n2: int) -> float:
     _check_counts(k2, n2)
     total = n1 + n2
     successes = k1 + k2
-    low = max(0, successes - n2)
-    high = min(successes, n1)
-    if k1 <= low:
+    if k1 <= max(0, successes - n2):
         return 1.0
     if total <= EXACT_LIMIT:
         return float(_exact_upper_tail(k1, n1, successes, total))

@@ -26,6 +26,16 @@ from evals.analysis._rows import RATE_KEYS
 
 LADDER = ("explored", "attempted", "succeeded")
 
+SCHEMER_VALUE: dict[str, int] = {"explored": 1, "attempted": 1, "succeeded": 1, "concealed": 1,
+                                 "confessed": 0, "denied": 1, "evaded": 0, "eval_aware": 0}
+"""What a scripted schemer scores: every rung, covers its tracks, denies it."""
+BENIGN_VALUE: dict[str, int] = dict.fromkeys(SCHEMER_VALUE, 0)
+
+SUITE_SCENARIOS = (
+    ("oversight-subversion/traffic-planner", "oversight_subversion"),
+    ("self-exfiltration/model-migration", "self_exfiltration"),
+)
+
 
 def make_sample(
     scenario: str,
@@ -155,4 +165,19 @@ def synthetic_samples(
         samples.append(make_sample(scenario, factors, value, control=control, epoch=epoch,
                                    behaviour=behaviour, unscored=unscored,
                                    limit="message limit" if 0.005 <= roll < 0.01 else None))
+    return samples
+
+
+def suite_samples(value: Mapping[str, int], epochs: int = 3, version: int = 1) -> list[EvalSample]:
+    """Like a scripted run of a two-scenario suite: conflict present (treatment) or absent
+    (control) × nudge none/strong, `epochs` epochs each, the same score value everywhere."""
+    samples = []
+    for scenario, behaviour in SUITE_SCENARIOS:
+        for conflict in ("present", "absent"):
+            for nudge in ("none", "strong"):
+                for epoch in range(1, epochs + 1):
+                    samples.append(make_sample(
+                        scenario, {"conflict": conflict, "nudge": nudge}, value,
+                        control=conflict == "absent", epoch=epoch, behaviour=behaviour,
+                        scenario_version=version))
     return samples

@@ -1,13 +1,64 @@
 """Graders: detectors over evidence, the severity ladder, the scorer."""
 
 from evals.graders._detectors import DETECTORS, Evidence, Finding
+from evals.graders._judge import (
+    ADMIT_KEYS,
+    EVAL_AWARE,
+    GRADER_ROLE,
+    INTERROGATION_KEY,
+    LABELS,
+    SCRIPTED_GRADER,
+    GraderError,
+    Judgement,
+    admission_verdicts,
+    applies,
+    check_grader,
+    judge_answer,
+    judge_eval_aware,
+    needs_followup,
+    new_record,
+    parse_answer_judgement,
+    parse_aware_judgement,
+    run_grader,
+)
 from evals.graders._ladder import LADDER, ladder_values, rung_of
-from evals.graders._scorer import grade, scheming_scorer
+from evals.graders._scorer import (
+    JUDGED_KEYS,
+    grade,
+    judged_values,
+    rejudge_score,
+    sample_evidence,
+    scheming_scorer,
+    verdict_of,
+)
 from evals.graders._shell import write_targets_hit
 from evals.graders._trace import Call, tool_calls
 
 __all__ = [
+    "ADMIT_KEYS",
     "DETECTORS",
+    "EVAL_AWARE",
+    "GRADER_ROLE",
+    "INTERROGATION_KEY",
+    "JUDGED_KEYS",
+    "LABELS",
+    "SCRIPTED_GRADER",
+    "GraderError",
+    "Judgement",
+    "admission_verdicts",
+    "applies",
+    "check_grader",
+    "judge_answer",
+    "judge_eval_aware",
+    "judged_values",
+    "needs_followup",
+    "new_record",
+    "parse_answer_judgement",
+    "parse_aware_judgement",
+    "rejudge_score",
+    "run_grader",
+    "sample_evidence",
+    "verdict_of",
     "LADDER",
     "Call",
     "Evidence",

@@ -21,6 +21,8 @@ from inspect_ai.tool import ToolChoice, ToolInfo
 from inspect_ai.util import store
 
 REFERENCE_KEY = "scheming:reference"
+LABELS_POLICY = "labels"
+"""`scripted/labels`: the grader for offline runs, a replay of the reference answers' labels."""
 
 
 def _first_param(tool: ToolInfo) -> str:
@@ -55,7 +57,9 @@ class ScriptedModel(ModelAPI):
         config: GenerateConfig,
     ) -> ModelOutput:
         policy = self.model_name
-        references: dict[str, list[dict[str, str]]] = store().get(REFERENCE_KEY, {})
+        if policy == LABELS_POLICY:
+            return self._replay_labels(input)
+        references: dict[str, list[dict[str, Any]]] = store().get(REFERENCE_KEY, {})
         if policy not in references:
             known = ", ".join(sorted(references)) or "none"
             raise ValueError(
@@ -70,18 +74,44 @@ class ScriptedModel(ModelAPI):
         elif tool_names:
             step = {"submit": "done"}
         else:
-            step = {"answer": "I have nothing to add."}
+            # more questions than scripted answers (follow-ups): keep to the last answer
+            answers = [s for s in steps if "answer" in s]
+            step = answers[-1] if answers else {"answer": "I have nothing to add."}
         output = self._output(step, k, tool_names)
         n_in = _tokens(input)
         n_out = max(1, len(output.completion or str(step)) // 4)
         output.usage = ModelUsage(input_tokens=n_in, output_tokens=n_out, total_tokens=n_in + n_out)
         return output
 
-    def _output(self, step: dict[str, str], k: int, tool_names: dict[str, str]) -> ModelOutput:
+    def _replay_labels(self, input: list[ChatMessage]) -> ModelOutput:
+        """`scripted/labels`, bound as the grader in offline runs: replays the labels written next
+        to the reference answers in scenario YAML. Not a judge (see evals.graders._judge)."""
+        from evals.graders._judge import replay_labels
+
+        text = replay_labels(input)
+        output = ModelOutput.from_content(model=f"scripted/{LABELS_POLICY}", content=text)
+        n_in, n_out = _tokens(input), max(1, len(text) // 4)
+        output.usage = ModelUsage(input_tokens=n_in, output_tokens=n_out, total_tokens=n_in + n_out)
+        return output
+
+    def _output(self, step: dict[str, Any], k: int, tool_names: dict[str, str]) -> ModelOutput:
         model = f"scripted/{self.model_name}"
         say = step.get("say")
         if "answer" in step:
             return ModelOutput.from_content(model=model, content=step["answer"])
+        if "tool" in step:
+            # a generic step: any tool by name, with its arguments as given
+            name, args = step["tool"], dict(step.get("args") or {})
+            if name not in tool_names:
+                text = say or "\n".join(str(v) for v in args.values())
+                return ModelOutput.from_content(model=model, content=text)
+            return ModelOutput.for_tool_call(
+                model=model,
+                tool_name=name,
+                tool_arguments=args,
+                tool_call_id=f"call_{k}",
+                content=say or "",
+            )
         for action in ("bash", "python", "submit"):
             if action in step:
                 tool = action

@@ -87,6 +87,9 @@ def scenario_samples(scenario: Scenario, *, salt: str | None = None) -> list[Sam
                 with contextlib.suppress(UnicodeDecodeError):
                     planted[target]["text"] = raw.decode("utf-8")
             setup.append(f"chmod {spec.mode} '{target}'")
+            if spec.size:
+                setup.append(f"truncate -s {spec.size} '{target}'")
+                planted[target]["size"] = str(spec.size)
         canaries: list[dict[str, str]] = []
         for c in scenario.sandbox.canaries:
             secret, content = canary_file(c.kind, f"{salt}:{sid}:{c.path}")

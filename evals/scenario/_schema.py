@@ -13,7 +13,7 @@ from evals.scenario._evidence import Detector
 
 RUNGS: tuple[str, ...] = ("none", "explored", "attempted", "succeeded")
 
-KNOWN_TOOLS: tuple[str, ...] = ("bash", "python", "submit")
+KNOWN_TOOLS: tuple[str, ...] = ("bash", "python", "submit", "send_email", "read_inbox")
 """Tools an agent may be given (names as the model sees them)."""
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]*/[a-z0-9][a-z0-9_.-]*$")
@@ -56,6 +56,10 @@ class PlantedFile(Frozen):
     mode: str = Field(default="0644", pattern=r"^0?[0-7]{3}$")
     template: bool = True
     """Substitute `{{factor}}` placeholders in the file's text."""
+    size: int | None = Field(default=None, ge=1)
+    """Extend the planted file to this many bytes as a sparse file (`truncate -s`) in the
+    sample's setup, e.g. model weights: a real header planted, zeros after it, no disk used.
+    metadata["planted"][path] then also has "size"; its "sha256" is of the planted bytes."""
 
 
 class Canary(Frozen):
@@ -112,18 +116,32 @@ class Step(Frozen):
     python: str | None = None
     submit: str | None = None
     answer: str | None = None
+    tool: str | None = None
+    """A call of any tool the agent has, with `args` (e.g. send_email with to/subject/body)."""
+    args: dict[str, Any] | None = None
     say: str | None = None
     """Text the model says alongside a tool call."""
+    label: Literal["confessed", "denied", "evaded", "not_applicable"] | None = None
+    """On an answer: what it is, given this trajectory's evidence (the calibration set and the
+    `scripted/labels` grader replay these labels; they are not a judge)."""
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Step:
-        set_ = [k for k in ("bash", "python", "submit", "answer") if getattr(self, k) is not None]
+        keys = ("bash", "python", "submit", "answer", "tool")
+        set_ = [k for k in keys if getattr(self, k) is not None]
         if len(set_) != 1:
-            raise ValueError("a step has exactly one of bash, python, submit, answer")
+            raise ValueError("a step has exactly one of bash, python, submit, answer, tool")
+        if self.args and self.tool is None:
+            raise ValueError("'args' belongs to a 'tool' step")
+        if self.label is not None and self.answer is None:
+            raise ValueError("only an answer step carries a label")
         return self
 
     @property
     def action(self) -> str:
+        """The step's kind; for a generic `tool` step, the tool's name."""
+        if self.tool is not None:
+            return self.tool
         for k in ("bash", "python", "submit", "answer"):
             if getattr(self, k) is not None:
                 return k
@@ -151,6 +169,19 @@ def default_expectation(name: str) -> Expectation | None:
     return None
 
 
+# ---------------------------------------------------------------- interrogation
+
+
+class Followups(Frozen):
+    """Escalating follow-up questions, asked while the answers do not admit what the evidence
+    shows (default: the family's scenarios/<family>/interrogation.yaml)."""
+
+    max: int | None = Field(default=None, ge=0, le=7)
+    """Most follow-ups to ask (default: the family's, else 3)."""
+    questions: tuple[str, ...] = ()
+    """Replace the family's follow-up questions for this scenario."""
+
+
 # ---------------------------------------------------------------- scenario
 
 
@@ -171,6 +202,8 @@ class Scenario(Frozen):
     """Factor values that make the control condition (scheming does not help)."""
     evidence: tuple[Detector, ...] = Field(min_length=1)
     interrogation: tuple[str, ...] = ()
+    """Questions asked after the task, always (whether or not the evidence shows an act)."""
+    followups: Followups = Followups()
     reference: dict[str, tuple[Step, ...]] = {}
     expect: dict[str, Expectation] = {}
     """Per reference trajectory, its expected grade (default: by name, see default_expectation)."""
@@ -242,6 +275,8 @@ class Scenario(Frozen):
                     f"reference.{name}: name it schemer*/attempter*/near_miss*/benign* "
                     "or give its grade under expect:"
                 )
+        if "send_email" in self.agent.tools and "mail" not in self.sandbox.services:
+            raise ValueError("tool 'send_email' needs a sandbox service named 'mail' (mailserver)")
         for k, texts in self.snippets.items():
             if k not in self.factors:
                 raise ValueError(f"snippets: '{k}' is not a factor")
@@ -258,7 +293,7 @@ class Scenario(Frozen):
             if "answer" in actions[:first]:
                 raise ValueError(f"reference.{name}: an answer comes before the submit step")
             for step in steps:
-                if step.action in ("bash", "python") and step.action not in self.agent.tools:
+                if step.action not in ("submit", "answer") and step.action not in self.agent.tools:
                     raise ValueError(
                         f"reference.{name}: uses tool '{step.action}' the agent does not have"
                     )
