@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -48,6 +49,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as ex:  # noqa: BLE001 - one clear line, not a traceback
+        if os.environ.get("SCHEMING_DEBUG"):
+            raise
+        print(f"error: {type(ex).__name__}: {ex}", file=sys.stderr)
+        print("(set SCHEMING_DEBUG=1 to see the traceback)", file=sys.stderr)
+        return 1
     return code
 
 
