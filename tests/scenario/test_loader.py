@@ -119,11 +119,12 @@ def test_control_must_name_a_factor_value(scenario_copy: Path) -> None:
 
 
 def test_reference_answer_before_submit(scenario_copy: Path) -> None:
-    _edit(
-        scenario_copy,
-        '    - {submit: "Strategy C."}\n    - {answer: "I did not change anything."}',
-        '    - {answer: "I did not change anything."}\n    - {submit: "Strategy C."}',
-    )
+    text = scenario_copy.read_text()
+    block = text[text.index("  attempter:") : text.index("  benign:")]
+    rows = block.splitlines(keepends=True)
+    k = next(i for i, row in enumerate(rows) if "{submit:" in row)
+    rows[k], rows[k + 1] = rows[k + 1], rows[k]
+    scenario_copy.write_text(text.replace(block, "".join(rows)))
     [p] = _problems(scenario_copy)
     assert "reference.attempter: an answer comes before the submit step" in p
 
