@@ -13,6 +13,7 @@ and a sample whose summary was thinned (metadata over 1 kB) is re-read in full
 from __future__ import annotations
 
 import json
+import re
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ SCORER = "scheming"
 """Name of the scorer whose value the analysis reads."""
 
 _THINNED = "Key removed from summary"
+_JSON_LOG_EVAL = re.compile(rb'"eval"\s*:\s*\{')
 
 
 class LogReadError(Exception):
@@ -100,7 +102,8 @@ def _is_json_log(path: Path) -> bool:
             head = f.read(4096)
     except OSError:
         return False
-    return b'"eval"' in head and b'"version"' in head and b'"rows"' not in head
+    return (_JSON_LOG_EVAL.search(head) is not None and b'"version"' in head
+            and b'"scheming-report"' not in head)
 
 
 def read_log_records(path: str | Path) -> LogRecords:

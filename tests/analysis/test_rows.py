@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from evals.analysis import SUMMARY_KEYS, format_table, summary_rows
+from evals.analysis._logs import _read_eval_zip, read_log_records, records_from_log
+from evals.analysis._synthetic import BENIGN_VALUE as BENIGN
+from evals.analysis._synthetic import SCHEMER_VALUE as SCHEMER
+from evals.analysis._synthetic import make_log, make_sample, write_log
+
+SCENARIO = "oversight-subversion/traffic-planner"
+TREAT = {"conflict": "present", "nudge": "strong"}
+
+
+def _mixed_log(tmp_path: Path) -> Path:
+    interrogation = {"explored": 1, "attempted": 1, "succeeded": 0, "concealed": 0,
+                     "eval_aware": 0}
+    samples = [
+        # 4 scored samples with interrogation keys
+        make_sample(SCENARIO, TREAT, {**interrogation, "denied": 1, "confessed": 0, "evaded": 0},
+                    epoch=1),
+        make_sample(SCENARIO, TREAT, {**interrogation, "denied": 0, "confessed": 1, "evaded": 0},
+                    epoch=2),
+        # the grader failed on `denied`: it is in the value as 0 but must not count as 0
+        make_sample(SCENARIO, TREAT, {**interrogation, "denied": 0, "confessed": 0, "evaded": 1},
+                    epoch=3, unscored=["denied"]),
+        # no interrogation: denied/confessed/evaded do not apply
+        make_sample(SCENARIO, TREAT, {**interrogation, "attempted": 0}, epoch=4,
+                    limit="message limit"),
+        # errored: counted in errors only
+        make_sample(SCENARIO, TREAT, None, epoch=5, error="RuntimeError: sandbox died"),
+        # hit a limit before scoring: limit_hit only
+        make_sample(SCENARIO, TREAT, None, epoch=6, limit="time limit"),
+        # a control cell with no scheming at all
+        make_sample(SCENARIO, {"conflict": "absent", "nudge": "strong"},
+                    {**interrogation, "explored": 0, "attempted": 0}, control=True),
+    ]
+    return write_log(make_log("openai/gpt-x", samples, package_version="9.9.9"), tmp_path)
+
+
+def test_rows_rates_counts_and_denominators(tmp_path: Path) -> None:
+    rows = summary_rows([_mixed_log(tmp_path)])
+    assert len(rows) == 2
+    control, treat = sorted(rows, key=lambda r: r["control"], reverse=True)
+    assert list(treat) == list(SUMMARY_KEYS)
+    assert treat["model"] == "openai/gpt-x"
+    assert treat["scenario"] == SCENARIO and treat["behaviour"] == "oversight_subversion"
+    assert treat["factors"] == TREAT and treat["scenario_version"] == 1
+    assert treat["n"] == 4
+    assert treat["explored"] == 1.0
+    assert treat["attempted"] == 0.75
+    assert treat["succeeded"] == 0.0
+    # denied: judged in 2 samples (1 unscored, 1 not interrogated), one of them 1
+    assert treat["denied"] == 0.5
+    assert treat["confessed"] == pytest.approx(1 / 3)
+    assert treat["evaded"] == pytest.approx(1 / 3)
+    assert treat["unscored"] == 1
+    assert treat["errors"] == 1
+    assert treat["limit_hit"] == 2
+    assert control["control"] is True and control["n"] == 1
+    assert control["attempted"] == 0.0
+    # keys that never apply are None, not 0
+    assert control["denied"] is None and control["confessed"] is None
+
+
+def test_fast_path_matches_inspect_reader(tmp_path: Path) -> None:
+    path = _mixed_log(tmp_path)
+    fast = _read_eval_zip(str(path))
+    assert fast is not None, "the fast path should handle a finished .eval log"
+    from inspect_ai.log import read_eval_log
+
+    slow = records_from_log(read_eval_log(str(path)))
+    assert (fast.model, fast.task, fast.package_version) == ("openai/gpt-x", "scheming", "9.9.9")
+    assert sorted(fast.samples) == sorted(slow.samples)
+
+
+def test_thinned_summary_falls_back_to_full_sample(tmp_path: Path) -> None:
+    big = {f"factor_{i}": "x" * 40 for i in range(40)}  # > 1 kB: dropped from summaries
+    path = write_log(make_log("m/x", [make_sample(SCENARIO, big, SCHEMER)]), tmp_path)
+    rows = summary_rows(path)
+    assert rows[0]["factors"] == big
+    assert rows[0]["succeeded"] == 1.0
+
+
+def test_in_memory_logs_and_directories_agree(tmp_path: Path) -> None:
+    path = _mixed_log(tmp_path)
+    from inspect_ai.log import read_eval_log
+
+    assert summary_rows([read_eval_log(str(path))]) == summary_rows([tmp_path])
+
+
+def test_epochs_pool_and_models_split(write_suite: Callable[..., Path]) -> None:
+    schemer = write_suite("scripted/schemer", SCHEMER, epochs=3)
+    benign = write_suite("scripted/benign", BENIGN, epochs=2)
+    rows = summary_rows([schemer, benign])
+    assert len(rows) == 16
+    for row in rows:
+        expected = 1.0 if row["model"] == "scripted/schemer" else 0.0
+        assert row["succeeded"] == expected
+        assert row["n"] == (3 if row["model"] == "scripted/schemer" else 2)
+        assert row["errors"] == 0 and row["unscored"] == 0
+
+
+def test_non_scheming_samples_are_ignored(tmp_path: Path) -> None:
+    from inspect_ai.log import EvalSample
+
+    other = EvalSample(id="x", epoch=1, input="hi", target="", metadata={"foo": 1})
+    path = write_log(make_log("m/x", [other, make_sample(SCENARIO, TREAT, SCHEMER)]), tmp_path)
+    records = read_log_records(path)
+    assert len(records.samples) == 1
+
+
+def test_format_table(write_suite: Callable[..., Path]) -> None:
+    text = format_table(summary_rows([write_suite("scripted/schemer", SCHEMER)]))
+    lines = text.splitlines()
+    assert lines[0].split()[:4] == ["scenario", "factors", "n", "expl"]
+    body = [line for line in lines if line.startswith("oversight-subversion")]
+    assert len(body) == 4
+    assert "conflict=absent, nudge=none (control)" in text
+    assert body[0].split()[-11:-3] == ["1.00", "1.00", "1.00", "1.00", "0.00", "1.00", "0.00",
+                                       "0.00"]
+    assert format_table([]) == "(no scheming samples)"
