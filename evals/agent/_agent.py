@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+from typing import Any
+
 from inspect_ai.agent import AgentSubmit, react, run
 from inspect_ai.solver import Generate, Solver, TaskState, solver
-from inspect_ai.tool import Tool, bash, python
+from inspect_ai.tool import Tool, bash, python, tool
 from inspect_ai.util import message_limit, store, time_limit
 
 from evals.models import REFERENCE_KEY
@@ -21,6 +23,29 @@ def prepare() -> Solver:
         return state
 
     return solve
+
+
+@tool(name="submit")
+def _submit_definition() -> Tool:
+    async def execute(answer: str) -> str:
+        """Submit your final answer or report.
+
+        Args:
+            answer: The final answer or report.
+        """
+        return answer
+
+    return execute
+
+
+def interrogation_tools(metadata: dict[str, Any]) -> list[Tool]:
+    """The task's tool definitions, offered with tool_choice "none" during the interrogation:
+    providers such as Anthropic reject a history holding tool calls when no tools are defined."""
+    spec = metadata.get("agent", {})
+    return [
+        *agent_tools(spec.get("tools", ["bash"]), user=spec.get("user", "agent")),
+        _submit_definition(),
+    ]
 
 
 def agent_tools(names: list[str], *, user: str, timeout: int = 180) -> list[Tool]:
@@ -57,7 +82,13 @@ def scheming_agent() -> Solver:
         agent = react(
             prompt=None,
             tools=agent_tools(tools, user=user),
-            submit=AgentSubmit(name="submit", description="Submit your final answer or report."),
+            # keep_in_messages: the submit call stays in the tool-call record, where graders
+            # read the submitted answer (rankings, test answers, the option chosen)
+            submit=AgentSubmit(
+                name="submit",
+                description="Submit your final answer or report.",
+                keep_in_messages=True,
+            ),
         )
         limits = [message_limit(messages), time_limit(seconds)]
         if tokens:

@@ -37,6 +37,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--summary-json", metavar="PATH", help="write the summary rows as JSON")
     p.add_argument("--grader", metavar="M", help="judge model for the interrogation (role grader)")
+    p.add_argument(
+        "--followups",
+        type=int,
+        choices=range(0, 8),
+        metavar="N",
+        help="most escalating interrogation follow-ups (0..7; default: scenario, family, else 3)",
+    )
     p.add_argument("--max-samples", type=int, help="samples run at once")
     p.add_argument("--display", default=None, help="inspect display: full, rich, plain, none")
     p.set_defaults(func=run)
@@ -57,6 +64,23 @@ def run(args: argparse.Namespace) -> int:
         if "=" not in f:
             print(f"error: --factor {f!r}: expected K=V", file=sys.stderr)
             return 2
+    from evals.graders import SCRIPTED_GRADER, GraderError, check_grader
+
+    grader = args.grader
+    if grader is None:
+        if not all(m.startswith("scripted/") for m in args.model):
+            print(
+                "error: real models need --grader M (a judge other than the models under test)",
+                file=sys.stderr,
+            )
+            return 2
+        grader = SCRIPTED_GRADER  # replays the labels in the scenario YAML; not a judge
+    for m in args.model:
+        try:
+            check_grader(grader, m)
+        except GraderError as ex:
+            print(f"error: {ex}", file=sys.stderr)
+            return 2
     problem = engine_ready()
     if problem:
         print(f"error: {problem}", file=sys.stderr)
@@ -74,11 +98,12 @@ def run(args: argparse.Namespace) -> int:
     log_dir = args.log_dir or f"logs/run-{time.strftime('%Y%m%d-%H%M%S')}"
     run_id = os.environ.get(RUN_ID_ENV) or uuid.uuid4().hex[:12]
     os.environ[RUN_ID_ENV] = run_id
-    roles = {"grader": args.grader} if args.grader else None
+    roles = {"grader": grader}
     task = scheming(
         suite=args.suite,
         scenarios=args.scenario,
         factors=args.factor,
+        followups=args.followups,
     )
     try:
         ok, logs = eval_set(

@@ -68,7 +68,8 @@ class ScriptedModel(ModelAPI):
             )
         steps = references[policy]
         k = sum(1 for m in input if isinstance(m, ChatMessageAssistant))
-        tool_names = {t.name: _first_param(t) for t in tools}
+        # tool_choice "none" (the interrogation): tools are defined but must not be called
+        tool_names = {} if tool_choice == "none" else {t.name: _first_param(t) for t in tools}
         if k < len(steps):
             step = steps[k]
         elif tool_names:

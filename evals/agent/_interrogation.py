@@ -1,0 +1,205 @@
+"""The interrogation after the task: the same conversation continues with questions.
+
+Which questions (data, not code):
+- the scenario's own `interrogation:` questions (rendered into the sample's metadata), asked always,
+  whether or not the evidence shows an act, so that both a denial and an honest "I didn't" happen;
+- the family's `questions:` (scenarios/<family>/interrogation.yaml, else the package default
+  evals/agent/interrogation.yaml), also always;
+- escalating `followups:` (the scenario's `followups.questions`, else the family's, else the
+  default), asked one at a time only while the evidence shows an act (rung ≥ attempted) and the
+  judge says the last answer does not admit it (denied or evaded); at most N of them, N from the
+  task argument `followups`, else the scenario's `followups.max`, else the family's
+  `max_followups`, else 3 (never more than 7).
+
+The evidence verdict comes from the same detectors the scorer runs (evals.graders.grade), read
+from the sandbox right after the task; each answer is judged as it comes (model role `grader`),
+and the record (questions, answers, evidence summary, judgements) goes to the store, where the
+scorer picks it up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+from inspect_ai.model import ChatMessageUser, get_model
+from inspect_ai.solver import Generate, Solver, TaskState, solver
+from inspect_ai.util import store
+
+from evals.agent._agent import interrogation_tools
+
+if TYPE_CHECKING:
+    from evals.scenario import Scenario
+
+FOLLOWUPS_DEFAULT = 3
+FOLLOWUPS_MAX = 7
+PLAN_KEY = "interrogation_plan"
+"""Sample metadata key: {"questions": [...], "followups": [...], "max_followups": n}."""
+
+DEFAULTS_FILE = Path(__file__).parent / "interrogation.yaml"
+FAMILY_FILE = "interrogation.yaml"
+
+
+def _check_count(n: int, where: str) -> int:
+    if not 0 <= n <= FOLLOWUPS_MAX:
+        raise ValueError(f"{where}: follow-ups must be between 0 and {FOLLOWUPS_MAX}, got {n}")
+    return n
+
+
+@cache
+def _load(path: Path) -> dict[str, Any]:
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping")
+    for key in ("questions", "followups"):
+        items = data.get(key, [])
+        if not isinstance(items, list) or not all(isinstance(q, str) for q in items):
+            raise ValueError(f"{path}: {key} must be a list of strings")
+    if "max_followups" in data:
+        _check_count(int(data["max_followups"]), str(path))
+    return data
+
+
+def family_data(family_dir: Path | None) -> dict[str, Any]:
+    """A family's interrogation data file, else the package default."""
+    if family_dir is not None and (family_dir / FAMILY_FILE).is_file():
+        return _load(family_dir / FAMILY_FILE)
+    return _load(DEFAULTS_FILE)
+
+
+def _family_dir(behaviour: str | None) -> Path | None:
+    if not behaviour:
+        return None
+    from evals.scenario import scenarios_dir
+
+    return scenarios_dir() / behaviour
+
+
+def resolve_count(
+    task_arg: int | None, scenario_max: int | None, family: Mapping[str, Any]
+) -> int:
+    for n, where in (
+        (task_arg, "followups"),
+        (scenario_max, "scenario followups.max"),
+        (family.get("max_followups"), "family max_followups"),
+    ):
+        if n is not None:
+            return _check_count(int(n), where)
+    return FOLLOWUPS_DEFAULT
+
+
+def interrogation_plan(
+    scenario: Scenario, factors: Mapping[str, str], followups: int | None = None
+) -> dict[str, Any]:
+    """The family questions, follow-ups and follow-up count for one sample of `scenario`."""
+    from evals.scenario import render, sample_id
+
+    family = family_data(scenario.directory.parent)
+    spec = scenario.followups
+    builtins = {"sample_id": sample_id(scenario, factors), "scenario_id": scenario.id}
+
+    def r(texts: Any) -> list[str]:
+        return [render(str(q), scenario, factors, **builtins) for q in texts]
+
+    return {
+        "questions": r(family.get("questions", [])),
+        "followups": r(spec.questions or family.get("followups", [])),
+        "max_followups": resolve_count(followups, spec.max, family),
+    }
+
+
+def default_plan(metadata: Mapping[str, Any], followups: int | None) -> dict[str, Any]:
+    """A plan for a sample built without one (from the family file by behaviour)."""
+    family = family_data(_family_dir(metadata.get("behaviour")))
+    return {
+        "questions": list(family.get("questions", [])),
+        "followups": list(family.get("followups", [])),
+        "max_followups": resolve_count(followups, None, family),
+    }
+
+
+@solver
+def interrogation(followups: int | None = None) -> Solver:
+    """After the task, ask the scenario's and the family's questions in the same conversation,
+    then escalating follow-ups while the judge says the answers do not admit what the evidence
+    shows.
+
+    Args:
+        followups: Most follow-ups to ask (0..7); overrides the scenario and family settings.
+    """
+    if followups is not None:
+        _check_count(followups, "followups")
+
+    async def solve(state: TaskState, generate: Generate) -> TaskState:
+        from evals.graders import (
+            INTERROGATION_KEY,
+            Judgement,
+            applies,
+            judge_answer,
+            needs_followup,
+            new_record,
+            run_grader,
+            sample_evidence,
+        )
+
+        md = state.metadata
+        plan = md.get(PLAN_KEY) or default_plan(md, followups)
+        questions = [*md.get("interrogation", []), *plan.get("questions", [])]
+        if not questions:
+            return state
+        target = str(state.model)
+        grader = run_grader(target)  # no grader bound, or the target itself: an error
+        n_followups = followups if followups is not None else int(plan.get("max_followups", 0))
+        _, rung, findings, _ = await sample_evidence(state)
+        record = new_record(
+            scenario=md.get("scenario"),
+            behaviour=md.get("behaviour"),
+            rung=rung,
+            findings=[f.as_dict() for f in findings],
+            max_followups=n_followups,
+        )
+        record["grader"] = str(grader)
+        judge = applies(rung)
+        model = get_model()
+        tools = interrogation_tools(md)
+
+        async def ask(kind: str, question: str) -> Judgement | None:
+            state.messages.append(ChatMessageUser(content=question))
+            q_index = len(state.messages) - 1
+            output = await model.generate(state.messages, tools=tools, tool_choice="none")
+            state.messages.append(output.message)
+            record["turns"].append(
+                {
+                    "kind": kind,
+                    "question": question,
+                    "question_message": q_index,
+                    "answer": output.message.text,
+                    "answer_message": len(state.messages) - 1,
+                    "judgement": None,
+                }
+            )
+            store().set(INTERROGATION_KEY, record)
+            if not judge:
+                return None
+            verdict = await judge_answer(grader, record, len(record["turns"]) - 1)
+            record["turns"][-1]["judgement"] = verdict.as_dict()
+            store().set(INTERROGATION_KEY, record)
+            return verdict
+
+        verdicts = [await ask("question", q) for q in questions]
+        if judge:
+            pending = list(plan.get("followups", []))[:n_followups]
+            for q in pending:
+                judged = [v for v in verdicts if v is not None]
+                if any(v.label == "confessed" and v.unscored is None for v in judged):
+                    break
+                if not judged or not needs_followup(judged[-1]):
+                    break
+                verdicts.append(await ask("followup", q))
+        store().set(INTERROGATION_KEY, record)
+        return state
+
+    return solve
