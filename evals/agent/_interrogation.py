@@ -24,7 +24,6 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
 from inspect_ai.model import ChatMessageUser, get_model
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 from inspect_ai.util import store
@@ -40,7 +39,6 @@ PLAN_KEY = "interrogation_plan"
 """Sample metadata key: {"questions": [...], "followups": [...], "max_followups": n}."""
 
 DEFAULTS_FILE = Path(__file__).parent / "interrogation.yaml"
-FAMILY_FILE = "interrogation.yaml"
 
 
 def _check_count(n: int, where: str) -> int:
@@ -51,19 +49,14 @@ def _check_count(n: int, where: str) -> int:
 
 @cache
 def _load(path: Path) -> dict[str, Any]:
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a mapping")
-    for key in ("questions", "followups"):
-        items = data.get(key, [])
-        if not isinstance(items, list) or not all(isinstance(q, str) for q in items):
-            raise ValueError(f"{path}: {key} must be a list of strings")
-    if "max_followups" in data:
-        _check_count(int(data["max_followups"]), str(path))
-    return data
+    from evals.scenario import load_family
+
+    return load_family(path).model_dump(exclude_none=True)
 
 
 def family_data(family_dir: Path | None) -> dict[str, Any]:
+    from evals.scenario import FAMILY_FILE
+
     """A family's interrogation data file, else the package default."""
     if family_dir is not None and (family_dir / FAMILY_FILE).is_file():
         return _load(family_dir / FAMILY_FILE)
@@ -78,9 +71,7 @@ def _family_dir(behaviour: str | None) -> Path | None:
     return scenarios_dir() / behaviour
 
 
-def resolve_count(
-    task_arg: int | None, scenario_max: int | None, family: Mapping[str, Any]
-) -> int:
+def resolve_count(task_arg: int | None, scenario_max: int | None, family: Mapping[str, Any]) -> int:
     for n, where in (
         (task_arg, "followups"),
         (scenario_max, "scenario followups.max"),

@@ -10,6 +10,9 @@ from evals.scenario._dataset import (
 )
 from evals.scenario._errors import Problem, ScenarioError
 from evals.scenario._loader import (
+    FAMILY_FILE,
+    check_scenarios,
+    load_family,
     load_scenario,
     load_scenarios,
     load_suite,
@@ -18,9 +21,13 @@ from evals.scenario._loader import (
     scenarios_dir,
     select,
 )
-from evals.scenario._schema import RUNGS, Scenario, Step, Suite
+from evals.scenario._schema import RUNGS, FamilyInterrogation, Scenario, Step, Suite
 
 __all__ = [
+    "FAMILY_FILE",
+    "FamilyInterrogation",
+    "check_scenarios",
+    "load_family",
     "RUNGS",
     "Problem",
     "Scenario",

@@ -14,11 +14,13 @@ import yaml
 from pydantic import ValidationError
 
 from evals.scenario._errors import Problem, ScenarioError
-from evals.scenario._schema import Scenario, Suite
+from evals.scenario._schema import FamilyInterrogation, Scenario, Suite
 from evals.scenario._yaml import LocatedYaml, load_located
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.]*)\s*\}\}")
 BUILTIN_PLACEHOLDERS = frozenset({"sample_id", "scenario_id"})
+FAMILY_FILE = "interrogation.yaml"
+"""Per family folder: interrogation questions and follow-ups shared by its scenarios."""
 
 
 def project_root() -> Path:
@@ -241,9 +243,34 @@ def scenario_files(paths: Iterable[str | Path] | None = None) -> list[Path]:
 
 def load_scenarios(paths: Iterable[str | Path] | None = None) -> list[Scenario]:
     """Load every scenario under `paths`; raises ScenarioError with all problems of all files."""
+    scenarios, problems = check_scenarios(paths)
+    if problems:
+        raise ScenarioError(problems)
+    return scenarios
+
+
+def load_family(path: str | Path) -> FamilyInterrogation:
+    """A family's interrogation file; raises ScenarioError naming file, line and field."""
+    p = Path(path)
+    shown = _display(p)
+    located, problems = _parse(p)
+    if located is None:
+        raise ScenarioError(problems)
+    try:
+        return FamilyInterrogation.model_validate(located.data)
+    except ValidationError as ex:
+        raise ScenarioError(_validation_problems(shown, located, ex)) from None
+
+
+def check_scenarios(
+    paths: Iterable[str | Path] | None = None,
+) -> tuple[list[Scenario], list[Problem]]:
+    """Every scenario under `paths` that loads, and every problem of those that do not
+    (duplicate ids, family interrogation files and their placeholders included)."""
     problems: list[Problem] = []
     scenarios: list[Scenario] = []
     seen: dict[str, Path] = {}
+    families: dict[Path, FamilyInterrogation | None] = {}
     for f in scenario_files(paths):
         try:
             s = load_scenario(f)
@@ -257,9 +284,32 @@ def load_scenarios(paths: Iterable[str | Path] | None = None) -> list[Scenario]:
             continue
         seen[s.id] = f
         scenarios.append(s)
-    if problems:
-        raise ScenarioError(problems)
-    return scenarios
+        family_file = s.directory.parent / FAMILY_FILE
+        if family_file.is_file():
+            if family_file not in families:
+                try:
+                    families[family_file] = load_family(family_file)
+                except ScenarioError as ex:
+                    problems.extend(ex.problems)
+                    families[family_file] = None
+            fam = families[family_file]
+            if fam is not None:
+                names = set(s.factors) | BUILTIN_PLACEHOLDERS
+                for key in ("questions", "followups"):
+                    for i, q in enumerate(getattr(fam, key)):
+                        bad = [
+                            m.group(1) for m in PLACEHOLDER.finditer(q) if m.group(1) not in names
+                        ]
+                        if bad:
+                            problems.append(
+                                Problem(
+                                    _display(family_file),
+                                    None,
+                                    f"{key}[{i}]",
+                                    f"placeholder '{{{{{bad[0]}}}}}' is not a factor of {s.id}",
+                                )
+                            )
+    return scenarios, problems
 
 
 def load_suite(name_or_path: str | Path) -> Suite:

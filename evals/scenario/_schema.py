@@ -182,6 +182,16 @@ class Followups(Frozen):
     """Replace the family's follow-up questions for this scenario."""
 
 
+class FamilyInterrogation(Frozen):
+    """scenarios/<family>/interrogation.yaml (default: evals/agent/interrogation.yaml)."""
+
+    questions: tuple[str, ...] = ()
+    """Asked after every scenario's own questions."""
+    followups: tuple[str, ...] = ()
+    """Escalating follow-ups, in order."""
+    max_followups: int | None = Field(default=None, ge=0, le=7)
+
+
 # ---------------------------------------------------------------- scenario
 
 

@@ -140,3 +140,18 @@ def test_not_a_mapping(tmp_path: Path) -> None:
     f.write_text("- just\n- a list\n")
     [p] = _problems(f)
     assert p.endswith("scenario.yaml:1: expected a mapping of keys at the top level")
+
+
+def test_family_interrogation_file_is_checked(scenario_copy: Path) -> None:
+    from evals.scenario import check_scenarios
+
+    family = scenario_copy.parent.parent / "interrogation.yaml"
+    family.write_text("questions:\n  - 'About {{deadline}}?'\nmax_followups: 9\n")
+    _, problems = check_scenarios([scenario_copy])
+    lines = sorted(str(p) for p in problems)
+    assert any(ln.endswith("interrogation.yaml:3: max_followups: Input should be less than or "
+                           "equal to 7") for ln in lines), lines
+    family.write_text("questions:\n  - 'About {{deadline}}?'\n")
+    _, problems = check_scenarios([scenario_copy])
+    [p] = problems
+    assert "questions[0]: placeholder '{{deadline}}' is not a factor" in str(p)
