@@ -135,6 +135,7 @@ def test_sigint_leaves_nothing_behind_and_rerun_resumes(docker_ready: None, tmp_
     from inspect_ai.log import list_eval_logs, read_eval_log
 
     done = [read_eval_log(i) for i in list_eval_logs(str(logs))]
+    assert len(done) == 2, "the interrupted logs were resumed, not duplicated"
     ok = [lg for lg in done if lg.status == "success"]
     assert sorted(lg.eval.model for lg in ok) == ["scripted/benign", "scripted/schemer"]
     for lg in ok:
