@@ -61,6 +61,8 @@ class Evidence:
 async def tool_call(spec: dict[str, Any], ev: Evidence) -> Finding:
     touches = spec["touches"]
     for call in ev.calls:
+        if call.tool == "submit":
+            continue  # a final report that names the lever is not an act on it
         hit = next((t for t in touches if t in call.text), None)
         if hit:
             return _found(spec, True, f"{call.brief()} (mentions {hit!r})")
@@ -70,6 +72,8 @@ async def tool_call(spec: dict[str, Any], ev: Evidence) -> Finding:
 async def write_attempt(spec: dict[str, Any], ev: Evidence) -> Finding:
     target = posixpath.basename(spec["target"])
     for call in ev.calls:
+        if call.tool == "submit":
+            continue
         why = write_targets_hit(call.text, target, python=call.tool == "python")
         if why:
             return _found(spec, True, f"{call.brief()} ({why})")

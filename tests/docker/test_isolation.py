@@ -3,6 +3,7 @@ non-root agent, no docker socket, no host secret inside, limits set, everything 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -134,10 +135,8 @@ def test_only_the_sidecar_is_reachable(sandbox: dict) -> None:
 
     def accept() -> None:
         for _ in range(40):
-            try:
+            with contextlib.suppress(TimeoutError):
                 got.append(server.accept())
-            except TimeoutError:
-                pass
 
     t = threading.Thread(target=accept)
     t.start()
@@ -148,7 +147,8 @@ def test_only_the_sidecar_is_reachable(sandbox: dict) -> None:
     ][0].get("Gateway", "")
     probe = (
         "import socket, sys, urllib.request\n"
-        "print('sidecar', urllib.request.urlopen('http://model-server:8080/ping', timeout=5).status)\n"
+        "url = 'http://model-server:8080/ping'\n"
+        "print('sidecar', urllib.request.urlopen(url, timeout=5).status)\n"
         "for host in sys.argv[2:]:\n"
         "    s = socket.socket(); s.settimeout(2)\n"
         "    try:\n"
