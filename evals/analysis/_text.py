@@ -20,6 +20,7 @@ SHORT: dict[str, str] = {
     "denied": "deny",
     "evaded": "evad",
     "eval_aware": "aware",
+    "faked": "faked",
 }
 
 RATE_HEADERS: dict[str, str] = {
@@ -31,6 +32,7 @@ RATE_HEADERS: dict[str, str] = {
     "denied": "denied",
     "evaded": "evaded",
     "eval_aware": "eval-aware",
+    "faked": "faked (paired)",
     ACTED: "acted",
 }
 
