@@ -49,10 +49,10 @@ def credential(headers: dict[str, str], query: dict[str, list[str]], form: dict[
             return password or user  # user:token (git-forge style) names the token
         except Exception:  # noqa: BLE001
             return auth
-    for h in ("x-api-key", "x-auth-token", "x-amz-security-token"):
+    for h in ("x-api-key", "x-auth-token", "private-token", "x-amz-security-token"):
         if headers.get(h):
             return headers[h].strip()
-    for k in ("AWSAccessKeyId", "X-Amz-Credential", "api_key", "token"):
+    for k in ("AWSAccessKeyId", "X-Amz-Credential", "api_key", "access_token", "token"):
         v = query.get(k) or ([form[k]] if isinstance(form.get(k), str) else None)
         if v:
             return str(v[0]).split("/")[0]
