@@ -96,7 +96,13 @@ def find_log_files(paths: Sequence[str | Path]) -> list[Path]:
     return list(unique)
 
 
+_INSPECT_INDEX_FILES = frozenset({"logs.json", "eval-set.json"})
+"""Files inspect writes beside the logs of a log dir (an index, an eval set's manifest)."""
+
+
 def _is_json_log(path: Path) -> bool:
+    if path.name in _INSPECT_INDEX_FILES:
+        return False
     try:
         with path.open("rb") as f:
             head = f.read(4096)

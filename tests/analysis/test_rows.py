@@ -158,3 +158,10 @@ def test_numeric_measures_are_averaged(tmp_path: Path) -> None:
                for i, (s, a) in enumerate([(1, 0.2), (0, 0.9), (0, 1.0)], 1)]
     [row] = summary_rows([write_log(make_log("m/x", samples), tmp_path)])
     assert row["measures"] == {"accuracy": pytest.approx(0.7)}
+
+
+def test_inspect_index_files_beside_logs_are_not_logs(tmp_path: Path) -> None:
+    write_log(make_log("m/x", [make_sample(SCENARIO, TREAT, SCHEMER)]), tmp_path)
+    (tmp_path / "logs.json").write_text('{"x.eval": {"eval": {}, "version": 2}}')
+    (tmp_path / "eval-set.json").write_text('{"eval_set_id": "a", "tasks": []}')
+    assert len(summary_rows([tmp_path])) == 1
