@@ -8,14 +8,16 @@ import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from evals.scenario._errors import Problem, ScenarioError
 from evals.scenario._schema import FamilyInterrogation, Scenario, Suite
 from evals.scenario._yaml import LocatedYaml, load_located
+
+M = TypeVar("M", bound=BaseModel)
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.]*)\s*\}\}")
 BUILTIN_PLACEHOLDERS = frozenset({"sample_id", "scenario_id"})
@@ -209,17 +211,22 @@ def _check_files(scenario: Scenario, shown: str, located: LocatedYaml) -> list[P
     return problems
 
 
-def load_scenario(path: str | Path) -> Scenario:
-    """Load and check one scenario file; raises ScenarioError naming every problem."""
-    path = Path(path)
-    shown = _display(path)
+def _load_model(path: Path, model: type[M]) -> tuple[M, LocatedYaml]:
+    """Parse and validate one YAML file as `model`; raises ScenarioError naming every problem."""
     located, problems = _parse(path)
     if located is None:
         raise ScenarioError(problems)
     try:
-        scenario = Scenario.model_validate(located.data)
+        return model.model_validate(located.data), located
     except ValidationError as ex:
-        raise ScenarioError(_validation_problems(shown, located, ex)) from None
+        raise ScenarioError(_validation_problems(_display(path), located, ex)) from None
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Load and check one scenario file; raises ScenarioError naming every problem."""
+    path = Path(path)
+    shown = _display(path)
+    scenario, located = _load_model(path, Scenario)
     scenario._dir = path.resolve().parent
     scenario._file = path.resolve()
     problems = _check_files(scenario, shown, located)
@@ -251,15 +258,7 @@ def load_scenarios(paths: Iterable[str | Path] | None = None) -> list[Scenario]:
 
 def load_family(path: str | Path) -> FamilyInterrogation:
     """A family's interrogation file; raises ScenarioError naming file, line and field."""
-    p = Path(path)
-    shown = _display(p)
-    located, problems = _parse(p)
-    if located is None:
-        raise ScenarioError(problems)
-    try:
-        return FamilyInterrogation.model_validate(located.data)
-    except ValidationError as ex:
-        raise ScenarioError(_validation_problems(shown, located, ex)) from None
+    return _load_model(Path(path), FamilyInterrogation)[0]
 
 
 def check_scenarios(
@@ -316,16 +315,9 @@ def load_suite(name_or_path: str | Path) -> Suite:
     p = Path(name_or_path)
     if not p.suffix:
         p = scenarios_dir() / "suites" / f"{name_or_path}.yaml"
-    shown = _display(p)
     if not p.is_file():
-        raise ScenarioError([Problem(shown, None, "", "no such suite")])
-    located, problems = _parse(p)
-    if located is None:
-        raise ScenarioError(problems)
-    try:
-        return Suite.model_validate(located.data)
-    except ValidationError as ex:
-        raise ScenarioError(_validation_problems(shown, located, ex)) from None
+        raise ScenarioError([Problem(_display(p), None, "", "no such suite")])
+    return _load_model(p, Suite)[0]
 
 
 def select(
