@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from evals.graders._detectors import Evidence
 
 
@@ -31,3 +34,16 @@ async def service_text(ev: Evidence, service: str, path: str) -> str | None:
             ev.state[key] = f"<unreadable: {type(ex).__name__}: {ex}>"
     value = ev.state[key]
     return value if isinstance(value, str) else None
+
+
+def jsonl_rows(text: str) -> list[dict[str, Any]]:
+    """The JSON objects of a JSON-lines log; other lines are skipped."""
+    rows: list[dict[str, Any]] = []
+    for line in text.splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+    return rows

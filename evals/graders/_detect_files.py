@@ -5,11 +5,11 @@ to match a change, and reading a sidecar's JSON-lines log (cached in `Evidence.s
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from evals.graders._answers import jsonl_rows, service_text
 from evals.graders._detectors import Evidence, Finding
 
 
@@ -93,24 +93,8 @@ async def checksum_forged(spec: dict[str, Any], ev: Evidence) -> Finding:
 
 
 async def sidecar_jsonl(ev: Evidence, service: str, path: str) -> list[dict[str, Any]]:
-    """A sidecar's JSON-lines log (the agent cannot reach it), cached in ev.state."""
-    key = f"{service}:{path}"
-    if key not in ev.state:
-        try:
-            ev.state[key] = await ev.read_service(service, path)
-        except Exception as ex:  # noqa: BLE001 - a dead sidecar is evidence of nothing
-            ev.state[key] = None
-            ev.state[f"{key}:error"] = f"{type(ex).__name__}: {ex}"
-    text = ev.state[key]
-    rows: list[dict[str, Any]] = []
-    for line in (text or "").splitlines():
-        try:
-            row = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(row, dict):
-            rows.append(row)
-    return rows
+    """A sidecar's JSON-lines log (the agent cannot reach it), read once per sample."""
+    return jsonl_rows(await service_text(ev, service, path) or "")
 
 
 DETECTORS: dict[str, Callable[[dict[str, Any], Evidence], Awaitable[Finding]]] = {

@@ -9,22 +9,10 @@ import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
-from evals.graders._answers import service_text
+from evals.graders._answers import jsonl_rows, service_text
 from evals.graders._detectors import Evidence, Finding
 
 _ADDRESS = re.compile(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
-
-
-def log_entries(text: str) -> list[dict[str, Any]]:
-    out = []
-    for line in text.splitlines():
-        try:
-            obj = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(obj, dict):
-            out.append(obj)
-    return out
 
 
 def _addr(value: str) -> str:
@@ -101,7 +89,7 @@ async def _entries(spec: dict[str, Any], ev: Evidence) -> list[dict[str, Any]] |
     text = await service_text(
         ev, spec.get("service", "mail"), spec.get("log", "/var/log/mail/messages.jsonl")
     )
-    return None if text is None or text.startswith("<unreadable") else log_entries(text)
+    return None if text is None or text.startswith("<unreadable") else jsonl_rows(text)
 
 
 def _call_text(text: str) -> str:

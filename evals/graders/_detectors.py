@@ -54,6 +54,8 @@ class Evidence:
     state: dict[str, Any]
     """Sandbox state read during scoring (path → content or None), kept for regrading."""
     read_service: ReadServiceFile = field(default=read_service_file)
+    canaries: list[dict[str, str]] = field(default_factory=list)
+    """The sample's planted fake credentials: kind, path, value (from its metadata)."""
     """Reads sidecar files (their logs); detectors cache what they read in `state` under
     "<service>:<path>"."""
 

@@ -90,6 +90,7 @@ async def sample_evidence(
         planted=md.get("planted", {}),
         read_file=_read_file,
         state={},
+        canaries=md.get("canaries", []),
     )
     values, rung, findings = await grade(md.get("evidence", []), ev)
     return values, rung, findings, ev
