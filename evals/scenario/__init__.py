@@ -1,5 +1,6 @@
 """Scenario format: schema, loader (errors name file:line:field) and dataset building."""
 
+from evals.scenario._bounded import UntrustedDataError, load_untrusted
 from evals.scenario._dataset import (
     build_dataset,
     combinations,
@@ -34,12 +35,14 @@ __all__ = [
     "ScenarioError",
     "Step",
     "Suite",
+    "UntrustedDataError",
     "build_dataset",
     "combinations",
     "is_control",
     "load_scenario",
     "load_scenarios",
     "load_suite",
+    "load_untrusted",
     "project_root",
     "render",
     "sample_id",

@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import itertools
 import secrets
+import shlex
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -13,9 +14,11 @@ from typing import Any
 from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.model import ChatMessageSystem, ChatMessageUser
 
+from evals.scenario._bounded import UntrustedDataError, read_inside
 from evals.scenario._canaries import canary_file
-from evals.scenario._loader import PLACEHOLDER
-from evals.scenario._schema import Scenario
+from evals.scenario._errors import Problem, ScenarioError
+from evals.scenario._loader import MAX_PLANTED_BYTES, MAX_PROMPT_BYTES, PLACEHOLDER
+from evals.scenario._schema import Scenario, container_path_problem
 
 
 def combinations(scenario: Scenario) -> list[dict[str, str]]:
@@ -77,8 +80,8 @@ def scenario_samples(scenario: Scenario, *, salt: str | None = None) -> list[Sam
         planted: dict[str, dict[str, str]] = {}
         setup = ["set -e"]
         for target, spec in scenario.sandbox.planted().items():
-            src = scenario.directory / render_path(spec.src, values)
-            raw = src.read_bytes()
+            _safe_target(scenario, target)
+            raw = _read_bytes(scenario, spec.src, values, MAX_PLANTED_BYTES)
             if spec.template:
                 raw = render(raw.decode("utf-8"), scenario, values, **builtins).encode("utf-8")
             files[target] = _as_data_uri(raw)  # never mistaken for a path or URL
@@ -86,15 +89,17 @@ def scenario_samples(scenario: Scenario, *, salt: str | None = None) -> list[Sam
             if len(raw) <= 65536:
                 with contextlib.suppress(UnicodeDecodeError):
                     planted[target]["text"] = raw.decode("utf-8")
-            setup.append(f"chmod {spec.mode} '{target}'")
+            # nothing from a scenario reaches the shell unquoted
+            setup.append(f"chmod {shlex.quote(spec.mode)} {shlex.quote(target)}")
             if spec.size:
-                setup.append(f"truncate -s {spec.size} '{target}'")
+                setup.append(f"truncate -s {int(spec.size)} {shlex.quote(target)}")
                 planted[target]["size"] = str(spec.size)
         canaries: list[dict[str, str]] = []
         for c in scenario.sandbox.canaries:
+            _safe_target(scenario, c.path)
             secret, content = canary_file(c.kind, f"{salt}:{sid}:{c.path}")
             files[c.path] = _as_data_uri(content.encode())
-            setup.append(f"chmod 0600 '{c.path}'")
+            setup.append(f"chmod 0600 {shlex.quote(c.path)}")
             canaries.append({"kind": c.kind, "path": c.path, "value": secret})
             planted[c.path] = {"sha256": _sha256(content.encode()), "mode": "0600"}
         metadata: dict[str, Any] = {
@@ -133,8 +138,30 @@ def scenario_samples(scenario: Scenario, *, salt: str | None = None) -> list[Sam
     return samples
 
 
+def _read_bytes(scenario: Scenario, rel: str, values: Mapping[str, str], limit: int) -> bytes:
+    """A file of the scenario's own folder, read as the loader checked it (again: it may have
+    changed since): inside the folder, no symlink, a regular file, at most `limit` bytes."""
+    rendered = render_path(rel, values)
+    try:
+        return read_inside(scenario.directory, rendered, limit)
+    except UntrustedDataError as ex:
+        raise ScenarioError([Problem(str(scenario.file), None, "", ex.reason)]) from None
+
+
 def _read(scenario: Scenario, rel: str, values: Mapping[str, str]) -> str:
-    return (scenario.directory / render_path(rel, values)).read_text(encoding="utf-8")
+    raw = _read_bytes(scenario, rel, values, MAX_PROMPT_BYTES)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ScenarioError(
+            [Problem(str(scenario.file), None, "", f"'{rel}' is not UTF-8 text")]
+        ) from None
+
+
+def _safe_target(scenario: Scenario, target: str) -> None:
+    problem = container_path_problem(target)
+    if problem:
+        raise ScenarioError([Problem(str(scenario.file), None, "sandbox", problem)])
 
 
 def _as_data_uri(raw: bytes) -> str:

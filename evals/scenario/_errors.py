@@ -13,10 +13,20 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line else self.file
-        return (
-            f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
-        )
+        file = _printable(self.file, 300)
+        where = f"{file}:{self.line}" if self.line else file
+        message = _printable(self.message, 300)
+        if self.field:
+            return f"{where}: {_printable(self.field, 120)}: {message}"
+        return f"{where}: {message}"
+
+
+def _printable(text: str, limit: int) -> str:
+    """One line, however hostile the text: control characters escaped, long text cut."""
+    text = str(text)
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class ScenarioError(Exception):

@@ -10,11 +10,16 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
+from evals.scenario._bounded import UntrustedDataError, read_capped, read_inside, resolve_inside
 from evals.scenario._errors import Problem, ScenarioError
-from evals.scenario._schema import FamilyInterrogation, Scenario, Suite
+from evals.scenario._schema import (
+    FamilyInterrogation,
+    Scenario,
+    Suite,
+    container_path_problem,
+)
 from evals.scenario._yaml import LocatedYaml, load_located
 
 M = TypeVar("M", bound=BaseModel)
@@ -23,6 +28,18 @@ PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.]*)\s*\}\}")
 BUILTIN_PLACEHOLDERS = frozenset({"sample_id", "scenario_id"})
 FAMILY_FILE = "interrogation.yaml"
 """Per family folder: interrogation questions and follow-ups shared by its scenarios."""
+
+# Scenario packs are semi-trusted: every file they name is bounded before it is read.
+MAX_YAML_BYTES = 1_000_000
+"""scenario.yaml, a family's interrogation.yaml, a suite."""
+MAX_PROMPT_BYTES = 1_000_000
+MAX_PLANTED_BYTES = 4_000_000
+"""A planted file's real bytes (`size:` may extend it as a sparse file in the container)."""
+MAX_YAML_NODES = 20_000
+MAX_YAML_DEPTH = 40
+MAX_PROBLEMS = 30
+"""Problems reported per file; the rest are counted in one line."""
+_IMAGE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 
 
 def project_root() -> Path:
@@ -80,20 +97,22 @@ def _data_path(data: Any, loc: tuple[Any, ...]) -> tuple[str | int, ...]:
 
 
 def _parse(path: Path) -> tuple[LocatedYaml | None, list[Problem]]:
+    """Read (a regular file, size-capped) and parse (aliases, nesting bounded) one YAML file."""
     shown = _display(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as ex:
-        return None, [Problem(shown, None, "", f"cannot read file: {ex.strerror}")]
+        raw = read_capped(path, MAX_YAML_BYTES)
+    except UntrustedDataError as ex:
+        return None, [Problem(shown, None, "", ex.reason)]
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         return None, [Problem(shown, None, "", "not UTF-8 text")]
     try:
-        located = load_located(text)
-    except yaml.YAMLError as ex:
-        mark = getattr(ex, "problem_mark", None) or getattr(ex, "context_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        what = getattr(ex, "problem", None) or str(ex).splitlines()[0]
-        return None, [Problem(shown, line, "", f"YAML syntax error: {what}")]
+        located = load_located(
+            text, max_nodes=MAX_YAML_NODES, max_depth=MAX_YAML_DEPTH, max_chars=MAX_YAML_BYTES
+        )
+    except UntrustedDataError as ex:
+        return None, [Problem(shown, ex.line, "", ex.reason)]
     if not isinstance(located.data, dict):
         return None, [Problem(shown, 1, "", "expected a mapping of keys at the top level")]
     return located, []
@@ -121,41 +140,42 @@ def _validation_problems(shown: str, located: LocatedYaml, ex: ValidationError) 
             loc = (*loc, "detector")
         field = _field(loc)
         problems.append(Problem(shown, located.line(loc), field, msg))
-    return problems
+    return _capped(shown, problems)
+
+
+def _capped(shown: str, problems: list[Problem]) -> list[Problem]:
+    if len(problems) <= MAX_PROBLEMS:
+        return problems
+    more = len(problems) - MAX_PROBLEMS
+    return [*problems[:MAX_PROBLEMS], Problem(shown, None, "", f"{more} more problem(s) not shown")]
 
 
 def _check_files(scenario: Scenario, shown: str, located: LocatedYaml) -> list[Problem]:
+    """Every file the scenario names exists inside its own folder, is a regular file within its
+    size limit and uses only its factors; container paths and image names are safe."""
     problems: list[Problem] = []
     base = scenario.directory
     factor_names = set(scenario.factors) | BUILTIN_PLACEHOLDERS
 
-    def placeholders(
-        text: str, where: tuple[str | int, ...], label: str, field: str | None = None
-    ) -> None:
+    def problem(where: tuple[str | int, ...], field: str, message: str) -> None:
+        p = Problem(shown, located.line(where), field, message)
+        if p not in problems:
+            problems.append(p)
+
+    def placeholders(text: str, where: tuple[str | int, ...], label: str, field: str) -> None:
         for m in PLACEHOLDER.finditer(text):
             if m.group(1) not in factor_names:
-                problems.append(
-                    Problem(
-                        shown,
-                        located.line(where),
-                        field or _field(where),
-                        f"placeholder '{{{{{m.group(1)}}}}}' in {label} is not a factor",
-                    )
+                problem(
+                    where, field, f"placeholder '{{{{{m.group(1)}}}}}' in {label} is not a factor"
                 )
 
     def expand(rel: str, where: tuple[str | int, ...], field: str) -> list[str]:
-        """Every path `rel` names over the factor values it mentions."""
-        names = [m.group(1) for m in PLACEHOLDER.finditer(rel)]
+        """Every path `rel` names over the factor values it mentions (the schema bounds the
+        number of combinations, so this cannot explode)."""
+        names = sorted({m.group(1) for m in PLACEHOLDER.finditer(rel)})
         bad = [n for n in names if n not in scenario.factors]
         if bad:
-            problems.append(
-                Problem(
-                    shown,
-                    located.line(where),
-                    field,
-                    f"placeholder '{{{{{bad[0]}}}}}' in path is not a factor",
-                )
-            )
+            problem(where, field, f"placeholder '{{{{{bad[0]}}}}}' in path is not a factor")
             return []
         out = []
         for vals in itertools.product(*(scenario.factors[n] for n in names)):
@@ -163,52 +183,75 @@ def _check_files(scenario: Scenario, shown: str, located: LocatedYaml) -> list[P
             out.append(PLACEHOLDER.sub(lambda m, mp=mapping: mp[m.group(1)], rel))  # type: ignore[misc]
         return out
 
+    def read(rel: str, where: tuple[str | int, ...], field: str, limit: int) -> bytes | None:
+        try:
+            return read_inside(base, rel, limit)
+        except UntrustedDataError as ex:
+            problem(where, field, ex.reason)
+            return None
+
     for key in ("system_prompt", "task"):
         where: tuple[str | int, ...] = ("agent", key)
         for rel in expand(getattr(scenario.agent, key), where, _field(where)):
-            f = base / rel
-            if not f.is_file():
-                problems.append(
-                    Problem(shown, located.line(where), _field(where), f"no such file '{rel}'")
-                )
-            else:
-                placeholders(f.read_text(encoding="utf-8"), where, f"'{rel}'")
+            raw = read(rel, where, _field(where), MAX_PROMPT_BYTES)
+            if raw is None:
+                continue
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                problem(where, _field(where), f"'{rel}' is not UTF-8 text")
+                continue
+            placeholders(text, where, f"'{rel}'", _field(where))
     for target, spec in scenario.sandbox.planted().items():
         where = ("sandbox", "files", target)
+        bad_target = container_path_problem(target)
+        if bad_target:
+            problem(where, "sandbox.files", bad_target)
+            continue
         for rel in expand(spec.src, where, "sandbox.files"):
-            f = base / rel
-            if not f.is_file():
-                problems.append(
-                    Problem(shown, located.line(where), "sandbox.files", f"no such file '{rel}'")
-                )
-            elif spec.template:
-                try:
-                    placeholders(f.read_text(encoding="utf-8"), where, f"'{rel}'", "sandbox.files")
-                except UnicodeDecodeError:
-                    problems.append(
-                        Problem(
-                            shown,
-                            located.line(where),
-                            "sandbox.files",
-                            f"'{rel}' is not text; set template: false",
-                        )
+            if not spec.template:
+                try:  # size and type only: the bytes are read when samples are built
+                    path = resolve_inside(base, rel)
+                    size = path.lstat().st_size
+                except (UntrustedDataError, OSError) as ex:
+                    problem(where, "sandbox.files", getattr(ex, "reason", str(ex)))
+                    continue
+                if size > MAX_PLANTED_BYTES:
+                    problem(
+                        where,
+                        "sandbox.files",
+                        f"'{rel}': file is {size} bytes, larger than the limit of "
+                        f"{MAX_PLANTED_BYTES} (use size: for a large sparse file)",
                     )
+                continue
+            raw = read(rel, where, "sandbox.files", MAX_PLANTED_BYTES)
+            if raw is None:
+                continue
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                problem(where, "sandbox.files", f"'{rel}' is not text; set template: false")
+                continue
+            placeholders(text, where, f"'{rel}'", "sandbox.files")
     for i, q in enumerate(scenario.interrogation):
-        placeholders(q, ("interrogation", i), "the question")
+        placeholders(q, ("interrogation", i), "the question", _field(("interrogation", i)))
     images = project_root() / "sandboxes" / "images"
     for where, image in [(("sandbox", "image"), scenario.sandbox.image)] + [
         (("sandbox", "services", n, "image"), s.image) for n, s in scenario.sandbox.services.items()
     ]:
-        if not (images / image / "Dockerfile").is_file():
-            problems.append(
-                Problem(
-                    shown,
-                    located.line(where),
-                    _field(where),
-                    f"no image '{image}' (expected sandboxes/images/{image}/Dockerfile)",
-                )
+        if not _IMAGE.fullmatch(image):
+            problem(
+                where,
+                _field(where),
+                f"image name '{image}' may only hold lowercase letters, digits, _ -",
             )
-    return problems
+        elif not (images / image / "Dockerfile").is_file():
+            problem(
+                where,
+                _field(where),
+                f"no image '{image}' (expected sandboxes/images/{image}/Dockerfile)",
+            )
+    return _capped(shown, problems)
 
 
 def _load_model(path: Path, model: type[M]) -> tuple[M, LocatedYaml]:
@@ -284,7 +327,7 @@ def check_scenarios(
         seen[s.id] = f
         scenarios.append(s)
         family_file = s.directory.parent / FAMILY_FILE
-        if family_file.is_file():
+        if os.path.lexists(family_file):
             if family_file not in families:
                 try:
                     families[family_file] = load_family(family_file)
@@ -315,7 +358,7 @@ def load_suite(name_or_path: str | Path) -> Suite:
     p = Path(name_or_path)
     if not p.suffix:
         p = scenarios_dir() / "suites" / f"{name_or_path}.yaml"
-    if not p.is_file():
+    if not os.path.lexists(p):
         raise ScenarioError([Problem(_display(p), None, "", "no such suite")])
     return _load_model(p, Suite)[0]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, PrivateAttr, field_validator, model_validator
+from pydantic import AfterValidator, Field, PrivateAttr, field_validator, model_validator
 
 from evals.scenario._base import Frozen
 from evals.scenario._evidence import Detector
@@ -18,6 +18,50 @@ KNOWN_TOOLS: tuple[str, ...] = ("bash", "python", "submit", "send_email", "read_
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]*/[a-z0-9][a-z0-9_.-]*$")
 _FACTOR = re.compile(r"^[a-z][a-z0-9_]*$")
+_FACTOR_VALUE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
+_CONTAINER_PART = re.compile(r"[A-Za-z0-9_.@+=,~-]+")
+MAX_COMBINATIONS = 10_000
+"""Most factor combinations (samples per epoch) one scenario may make."""
+
+
+def container_path_problem(path: str) -> str | None:
+    """Why `path` may not name a file in a container, or None. Container paths reach the
+    sample's setup script (quoted) and inspect's file copy: absolute, no '..' or '.' parts,
+    letters, digits and _ . @ + = , ~ - only (no space, quote, '$', control character)."""
+    if not isinstance(path, str) or not path.startswith("/"):
+        return f"container path '{path}' must be absolute"
+    if len(path) > 1024:
+        return "container path is longer than 1024 characters"
+    parts = path[1:].split("/")
+    if any(p in ("", ".", "..") for p in parts):
+        return f"container path '{path}' has an empty, '.' or '..' part"
+    for p in parts:
+        if not _CONTAINER_PART.fullmatch(p):
+            bad = next(c for c in p if not _CONTAINER_PART.fullmatch(c))
+            return (
+                f"container path '{path}' has the character {bad!r} "
+                "(allowed: letters, digits, _ . @ + = , ~ -)"
+            )
+    return None
+
+
+def _container_path(path: str) -> str:
+    problem = container_path_problem(path)
+    if problem:
+        raise ValueError(problem)
+    return path
+
+
+def _factor_value(value: str) -> str:
+    if not _FACTOR_VALUE.fullmatch(value) or ".." in value:
+        raise ValueError(
+            f"factor value '{value}' may only hold letters, digits, _ . - (at most 64, "
+            "not starting with . or -, no '..'): values become part of paths and sample ids"
+        )
+    return value
+
+
+FactorValue = Annotated[str, AfterValidator(_factor_value)]
 
 
 # ---------------------------------------------------------------- agent
@@ -56,7 +100,7 @@ class PlantedFile(Frozen):
     mode: str = Field(default="0644", pattern=r"^0?[0-7]{3}$")
     template: bool = True
     """Substitute `{{factor}}` placeholders in the file's text."""
-    size: int | None = Field(default=None, ge=1)
+    size: int | None = Field(default=None, ge=1, le=1 << 40)
     """Extend the planted file to this many bytes as a sparse file (`truncate -s`) in the
     sample's setup, e.g. model weights: a real header planted, zeros after it, no disk used.
     metadata["planted"][path] then also has "size"; its "sha256" is of the planted bytes."""
@@ -66,7 +110,7 @@ class Canary(Frozen):
     """A fake credential generated per sample; recorded in the sample's metadata."""
 
     kind: Literal["aws_access_key", "openai_api_key", "github_token", "ssh_private_key", "password"]
-    path: str
+    path: Annotated[str, AfterValidator(_container_path)]
 
 
 class Service(Frozen):
@@ -83,8 +127,27 @@ class SandboxSpec(Frozen):
     files: dict[str, str | PlantedFile] = {}
     canaries: tuple[Canary, ...] = ()
     services: dict[str, Service] = {}
-    memory: str = Field(default="1g", pattern=r"^[0-9]+[kmg]$")
-    pids: int = Field(default=256, ge=16)
+    memory: str = Field(default="1g", pattern=r"^[0-9]{1,7}[kmg]$")
+    """Memory limit of every container of the sample (64m..8g). Its writable area is memory too."""
+    disk: str = Field(default="512m", pattern=r"^[0-9]{1,7}[kmg]$")
+    """Size of each container's writable area (16m..8g): the root file system is read-only and
+    /home, /tmp, /var/tmp, /var/log, /srv live on a tmpfs of this size, counted in `memory`."""
+    cpus: float = Field(default=1.0, ge=0.1, le=8)
+    """CPU quota of every container, in CPUs (at most the host's CPU count is applied)."""
+    pids: int = Field(default=256, ge=16, le=4096)
+
+    @staticmethod
+    def parse_size(size: str) -> int:
+        """Bytes in a docker size such as '512m' (k, m, g: powers of 1024)."""
+        return int(size[:-1]) * 1024 ** "kmg".index(size[-1].lower()) * 1024
+
+    @field_validator("memory", "disk")
+    @classmethod
+    def _size_bounds(cls, v: str, info: Any) -> str:
+        low, high = {"memory": ("64m", "8g"), "disk": ("16m", "8g")}[info.field_name]
+        if not cls.parse_size(low) <= cls.parse_size(v) <= cls.parse_size(high):
+            raise ValueError(f"{info.field_name} {v} is outside {low}..{high}")
+        return v
 
     @field_validator("files")
     @classmethod
@@ -204,7 +267,7 @@ class Scenario(Frozen):
     cover_story: str = ""
     agent: AgentSpec
     sandbox: SandboxSpec = SandboxSpec()
-    factors: dict[str, tuple[str, ...]] = {}
+    factors: dict[str, tuple[FactorValue, ...]] = {}
     snippets: dict[str, dict[str, str]] = {}
     """Per factor, the text `{{factor}}` renders to for each value (default: the value itself)."""
     variants: tuple[dict[str, str], ...] | None = None
@@ -237,7 +300,7 @@ class Scenario(Frozen):
     @field_validator("id")
     @classmethod
     def _id_form(cls, v: str) -> str:
-        if not _ID.match(v):
+        if not _ID.fullmatch(v):
             raise ValueError(f"'{v}' is not of the form family/name (lowercase, digits, - _)")
         return v
 
@@ -256,13 +319,27 @@ class Scenario(Frozen):
     @field_validator("factors")
     @classmethod
     def _factor_names(cls, v: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        combos = 1
         for name, values in v.items():
-            if not _FACTOR.match(name):
+            if not _FACTOR.fullmatch(name) or len(name) > 64:
                 raise ValueError(f"factor name '{name}' must be lowercase letters, digits, _")
             if not values:
                 raise ValueError(f"factor '{name}' has no values")
             if len(set(values)) != len(values):
                 raise ValueError(f"factor '{name}' repeats a value")
+            combos *= len(values)
+            if combos > MAX_COMBINATIONS:
+                raise ValueError(
+                    f"the factors make more than {MAX_COMBINATIONS} combinations "
+                    "(samples per epoch); list the ones to run under variants:"
+                )
+        return v
+
+    @field_validator("variants")
+    @classmethod
+    def _few_variants(cls, v: tuple[dict[str, str], ...] | None) -> Any:
+        if v is not None and len(v) > MAX_COMBINATIONS:
+            raise ValueError(f"more than {MAX_COMBINATIONS} variants")
         return v
 
     @model_validator(mode="after")

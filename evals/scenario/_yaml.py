@@ -7,6 +7,15 @@ from typing import Any
 
 import yaml
 
+from evals.scenario._bounded import (
+    MAX_BYTES,
+    MAX_DEPTH,
+    MAX_NODES,
+    compose_bounded,
+)
+
+_SafeLoader: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 Path_ = tuple[str | int, ...]
 
 
@@ -25,16 +34,24 @@ class LocatedYaml:
         return self.lines.get((), None)
 
 
-class _Loader(yaml.SafeLoader):
-    pass
+class _Loader(_SafeLoader):
+    """Its own class so that nothing registered on it touches yaml's SafeLoader."""
 
 
-def load_located(text: str) -> LocatedYaml:
-    """Parse YAML text; raises yaml.YAMLError on bad syntax."""
-    node = yaml.compose(text, Loader=_Loader)
+def load_located(
+    text: str,
+    *,
+    max_nodes: int = MAX_NODES,
+    max_depth: int = MAX_DEPTH,
+    max_chars: int = MAX_BYTES,
+) -> LocatedYaml:
+    """Parse YAML text within bounds (aliases expanded, nesting, text); raises
+    UntrustedDataError (with the line where known) on bad syntax or a broken bound."""
+    node, data = compose_bounded(
+        text, _Loader, max_nodes=max_nodes, max_depth=max_depth, max_chars=max_chars
+    )
     if node is None:
         return LocatedYaml(None, {(): 1})
-    data = yaml.load(text, Loader=_Loader)  # noqa: S506 - SafeLoader subclass
     lines: dict[Path_, int] = {}
     _walk(node, (), lines)
     return LocatedYaml(data, lines)
@@ -44,7 +61,7 @@ def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int]) -> None:
     lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
-            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node)
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else f"<{key_node.tag}>"
             child = (*path, key)
             lines[child] = key_node.start_mark.line + 1
             _walk(value_node, child, lines)

@@ -57,4 +57,16 @@ def test_planted_files_recorded_with_hash_and_mode() -> None:
     planted = x.metadata["planted"]["/home/agent/project/oversight_config.yaml"]
     assert len(planted["sha256"]) == 64 and planted["mode"] == "0644"
     assert "oversight_enabled: true" in planted["text"]
-    assert "chmod 0644 '/home/agent/project/oversight_config.yaml'" in (x.setup or "")
+    assert "chmod 0644 /home/agent/project/oversight_config.yaml\n" in (x.setup or "")
+
+
+def test_setup_script_quotes_what_comes_from_the_scenario() -> None:
+    """Even a target the schema would refuse is quoted when it reaches the setup script."""
+    import shlex
+
+    s = load_scenario(TRANSIT / "scenario.yaml")
+    setup = scenario_samples(s)[0].setup or ""
+    for line in setup.splitlines()[1:]:
+        argv = shlex.split(line)
+        assert argv[0] in ("chmod", "truncate") and len(argv) == 3, line
+
