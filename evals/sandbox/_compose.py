@@ -1,9 +1,30 @@
-"""Render a scenario's sandbox as a compose file for inspect's built-in `docker` sandbox."""
+"""Render a scenario's sandbox as a compose file for inspect's built-in `docker` sandbox.
+
+Every container of a sample is closed and bounded:
+- **Network**: one `internal` bridge per sample with `inhibit_ipv4`, so the host takes no
+  address on it: there is no gateway to connect to, and no route to any other host address.
+  The sample's services still reach each other by name (layer 2 on the bridge).
+- **CPU and memory**: a CPU quota (`cpus`), `mem_limit`, `pids_limit` on every container.
+- **Disk**: the root file system is read-only. The writable directories (`WRITABLE`, plus the
+  top directory of any planted file outside them) are subpaths of one tmpfs volume per
+  container, of the scenario's `disk` size. tmpfs pages are charged to the writer's memory
+  cgroup, so a container can never write more than its memory limit, and nothing lands on the
+  host's disk. The volume is a named volume (mounted by the daemon) rather than a service
+  `tmpfs:` mount because `docker cp`, which inspect's `read_file` uses, does not see a
+  container's own tmpfs mounts.
+- **Seeding**: a tmpfs volume is empty and docker copies no image content into it, and it is
+  unmounted (its content lost) when no container holds it. So each container gets a holder
+  service, `<service>_rw`: the same image, no network, which copies the image's writable
+  directories into the volume, reports healthy, and then sleeps holding the volume for the
+  sample's life. The service starts once its holder is healthy. (`_` cannot appear in a
+  scenario's service names, so holders never collide with them.)
+"""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +35,24 @@ from evals.sandbox._labels import LABEL, RUN_ID_ENV, RUN_LABEL
 from evals.scenario import Scenario
 
 NETWORK = "scenario-net"
+WRITABLE: tuple[str, ...] = ("/home", "/tmp", "/var/tmp", "/var/log", "/srv")
+"""Directories every container may write (on its size-limited tmpfs); the rest is read-only."""
+HOLDER_SUFFIX = "_rw"
+READY = "/rw/.ready"
+_NOT_MOUNTABLE = {"proc", "sys", "dev", "rw"}
+
+
+def _labels(scenario: Scenario) -> dict[str, str]:
+    return {
+        LABEL: "1",
+        RUN_LABEL: f"${{{RUN_ID_ENV}:-adhoc}}",
+        "scheming-evals.scenario": scenario.id,
+    }
+
+
+def _cpus(scenario: Scenario) -> float:
+    # docker refuses a quota above the host's CPU count
+    return min(scenario.sandbox.cpus, float(os.cpu_count() or 1))
 
 
 def _hardening(scenario: Scenario) -> dict[str, Any]:
@@ -25,19 +64,106 @@ def _hardening(scenario: Scenario) -> dict[str, Any]:
         "security_opt": ["no-new-privileges:true"],
         "pids_limit": scenario.sandbox.pids,
         "mem_limit": scenario.sandbox.memory,
-        "read_only": False,
+        "memswap_limit": scenario.sandbox.memory,  # no swap beyond the limit
+        "cpus": _cpus(scenario),
+        "read_only": True,
+        "tmpfs": ["/run:size=16m,mode=0755"],
         "networks": [NETWORK],
-        "labels": {
-            LABEL: "1",
-            RUN_LABEL: f"${{{RUN_ID_ENV}:-adhoc}}",
-            "scheming-evals.scenario": scenario.id,
-        },
+        "sysctls": {"net.ipv6.conf.all.disable_ipv6": "1"},  # no link-local route to the host
+        "labels": _labels(scenario),
         "environment": {},  # nothing from the host: no API keys inside
     }
 
 
+def writable_dirs(scenario: Scenario, service: str) -> list[str]:
+    """The directories `service` may write: `WRITABLE`, and for the agent's container the top
+    directory of each planted file or canary outside them (e.g. /opt for /opt/app/config)."""
+    dirs = list(WRITABLE)
+    if service == "default":
+        targets = list(scenario.sandbox.files) + [c.path for c in scenario.sandbox.canaries]
+        for target in targets:
+            parts = target.strip("/").split("/")
+            if len(parts) < 2 or parts[0] in _NOT_MOUNTABLE:
+                continue  # a file directly in / or in a kernel file system: stays read-only
+            top = "/" + parts[0]
+            if not any(target.startswith(d + "/") for d in dirs):
+                dirs.append(top)
+    return dirs
+
+
+def _volume_name(service: str) -> str:
+    return f"rw-{service}"
+
+
+def _holder(scenario: Scenario, service: str, image: str, dirs: list[str]) -> dict[str, Any]:
+    """The service that seeds and holds `service`'s writable volume (see the module doc)."""
+    steps = ["set -e"]
+    for d in dirs:
+        src, dst = shlex.quote(d), shlex.quote("/rw" + d)
+        steps.append(f"mkdir -p {dst}")
+        steps.append(f"if [ -d {src} ]; then cp -a {src}/. {dst}/; fi")
+    steps.append("chmod 1777 /rw/tmp /rw/var/tmp")
+    steps.append(f"touch {READY}")
+    steps.append("exec sleep infinity")  # holds the volume: unreachable, no network
+    return {
+        "image": image,
+        "x-local": True,
+        "init": True,
+        "stop_grace_period": "1s",
+        "user": "0:0",
+        "entrypoint": ["/bin/sh", "-c", "\n".join(steps)],
+        "cap_drop": ["ALL"],
+        "cap_add": ["CHOWN", "DAC_OVERRIDE", "FOWNER"],  # cp -a of files owned by others
+        "security_opt": ["no-new-privileges:true"],
+        "network_mode": "none",
+        "read_only": True,
+        "pids_limit": 32,
+        "mem_limit": "64m",
+        "cpus": min(0.5, _cpus(scenario)),
+        "volumes": [f"{_volume_name(service)}:/rw"],
+        "healthcheck": {
+            "test": ["CMD", "test", "-e", READY],
+            "interval": "5s",
+            "timeout": "5s",
+            "retries": 3,
+            "start_period": "60s",
+            "start_interval": "100ms",
+        },
+        "labels": {**_labels(scenario), "scheming-evals.holder": service},
+        "environment": {},
+    }
+
+
+def _with_writable_area(
+    services: dict[str, Any], volumes: dict[str, Any], scenario: Scenario, name: str
+) -> None:
+    spec = services[name]
+    dirs = writable_dirs(scenario, name)
+    holder = name + HOLDER_SUFFIX
+    services[holder] = _holder(scenario, name, spec["image"], dirs)
+    spec["depends_on"] = {holder: {"condition": "service_healthy"}}
+    spec["volumes"] = [
+        {
+            "type": "volume",
+            "source": _volume_name(name),
+            "target": d,
+            "volume": {"subpath": d.lstrip("/")},
+        }
+        for d in dirs
+    ]
+    volumes[_volume_name(name)] = {
+        "driver_opts": {
+            "type": "tmpfs",
+            "device": "tmpfs",
+            "o": f"size={scenario.sandbox.disk},mode=0755",
+        },
+        "labels": {LABEL: "1", RUN_LABEL: f"${{{RUN_ID_ENV}:-adhoc}}"},
+    }
+
+
 def compose_config(scenario: Scenario) -> dict[str, Any]:
-    """Compose config: the agent's container (`default`) and sidecars on one internal network."""
+    """Compose config: the agent's container (`default`) and sidecars on one internal network,
+    each with a size-limited writable area held by its `<name>_rw` holder."""
     services: dict[str, Any] = {
         "default": {
             "image": image_tag(scenario.sandbox.image),
@@ -55,14 +181,22 @@ def compose_config(scenario: Scenario) -> dict[str, Any]:
         if svc.aliases:
             spec["networks"] = {NETWORK: {"aliases": list(svc.aliases)}}
         services[name] = spec
+    volumes: dict[str, Any] = {}
+    for name in list(services):
+        _with_writable_area(services, volumes, scenario, name)
     return {
         "services": services,
         "networks": {
             NETWORK: {
                 "internal": True,  # no route out: only the scenario's own services
+                "driver_opts": {
+                    # the host takes no address on the bridge: no gateway to reach it by
+                    "com.docker.network.bridge.inhibit_ipv4": "true",
+                },
                 "labels": {LABEL: "1", RUN_LABEL: f"${{{RUN_ID_ENV}:-adhoc}}"},
             }
         },
+        "volumes": volumes,
     }
 
 

@@ -1,14 +1,17 @@
-"""A sample's sandbox is closed: only its own sidecars are reachable, no capabilities, a
-non-root agent, no docker socket, no host secret inside, limits set, everything labelled."""
+"""A sample's sandbox is closed: only its own sidecars are reachable (the host is not, through the
+bridge gateway or any other of its addresses), no capabilities, a non-root agent, no docker
+socket, no host secret inside, CPU/memory/pids/disk limits set and holding, everything labelled."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import shutil
 import socket
 import subprocess
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,8 +37,6 @@ def _sh(*args: str, env: dict[str, str] | None = None, check: bool = True) -> st
 def sandbox(docker_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     src = Path(__file__).resolve().parents[2] / "scenarios/oversight_subversion/transit_planner"
     dst = tmp_path_factory.mktemp("iso") / "transit_planner"
-    import shutil
-
     shutil.copytree(src, dst)
     text = (dst / "scenario.yaml").read_text()
     text = text.replace(
@@ -55,6 +56,13 @@ def sandbox(docker_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Ite
                 text=True,
                 env=env,
                 timeout=60,
+            ),
+            "exec_in": lambda service, *cmd: subprocess.run(
+                [*base, "exec", "-T", service, *cmd],
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=120,
             ),
             "project": project,
             "base": base,
@@ -116,6 +124,8 @@ def test_hardening_in_container_config(sandbox: dict) -> None:
         assert not hc["Privileged"]
         assert hc["PidsLimit"] and hc["PidsLimit"] > 0
         assert hc["Memory"] > 0
+        assert hc["NanoCpus"] > 0  # a CPU quota
+        assert hc["ReadonlyRootfs"] is True
         assert hc["Init"] is True
         assert info["Config"]["Labels"][LABEL] == "1"
         [net] = info["NetworkSettings"]["Networks"].values()
@@ -124,49 +134,129 @@ def test_hardening_in_container_config(sandbox: dict) -> None:
         assert net_info["Labels"][LABEL] == "1"
 
 
-def test_only_the_sidecar_is_reachable(sandbox: dict) -> None:
-    # a listener on the host's loopback, which the test made
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(5)
-    server.settimeout(0.2)
-    port = server.getsockname()[1]
-    got: list[object] = []
+def _host_addresses() -> list[str]:
+    out = subprocess.run(["ip", "-o", "-4", "addr", "show"], capture_output=True, text=True)
+    return [line.split()[3].split("/")[0] for line in out.stdout.splitlines() if line.strip()]
 
-    def accept() -> None:
-        for _ in range(40):
-            with contextlib.suppress(TimeoutError):
-                got.append(server.accept())
 
-    t = threading.Thread(target=accept)
-    t.start()
+class _Listener:
+    """A TCP listener on all of the host's addresses (0.0.0.0) that records who connected."""
+
+    def __init__(self) -> None:
+        self.server = socket.socket()
+        self.server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.server.bind(("0.0.0.0", 0))
+        self.server.listen(16)
+        self.server.settimeout(0.2)
+        self.port = self.server.getsockname()[1]
+        self.got: list[object] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        while not self.stop.is_set():
+            with contextlib.suppress(TimeoutError, OSError):
+                conn, addr = self.server.accept()
+                self.got.append(addr)
+                conn.close()
+
+    def close(self) -> list[object]:
+        self.stop.set()
+        self.thread.join()
+        self.server.close()
+        return self.got
+
+
+PROBE = (
+    "import socket, sys\n"
+    "for host in sys.argv[2:]:\n"
+    "    s = socket.socket(); s.settimeout(2)\n"
+    "    try:\n"
+    "        s.connect((host, int(sys.argv[1]))); print('reached', host)\n"
+    "    except OSError as e:\n"
+    "        print('blocked', host, type(e).__name__)\n"
+)
+
+
+def test_host_is_unreachable_gateway_included(sandbox: dict) -> None:
     info = _container(sandbox["project"], "default")
     [net] = info["NetworkSettings"]["Networks"].values()
-    gateway = json.loads(_sh("docker", "network", "inspect", net["NetworkID"]))[0]["IPAM"][
-        "Config"
-    ][0].get("Gateway", "")
+    net_info = json.loads(_sh("docker", "network", "inspect", net["NetworkID"]))[0]
+    gateway = net_info["IPAM"]["Config"][0].get("Gateway", "")
+    assert gateway, "docker names a gateway for the subnet"
+    # the host took no address on the sample's bridge, so the gateway address is nobody's
+    bridge = "br-" + net["NetworkID"][:12]
+    assert _sh("ip", "-o", "-4", "addr", "show", "dev", bridge).strip() == ""
+    own = sorted({"127.0.0.1", *_host_addresses()})
+    hosts = [gateway, *own]
+    listener = _Listener()
+    try:
+        # the listener itself works: the host reaches it on each of its own addresses
+        for host in own:
+            socket.create_connection((host, listener.port), timeout=2).close()
+        deadline = time.monotonic() + 5
+        while len(listener.got) < len(own) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(listener.got) == len(own)
+        before = len(listener.got)
+        outputs = {}
+        for service in ("default", "model-server"):
+            r = sandbox["exec_in"](service, "python3", "-c", PROBE, str(listener.port), *hosts)
+            outputs[service] = r.stdout
+        time.sleep(0.5)
+    finally:
+        got = listener.close()
+    for service, out in outputs.items():
+        assert "reached" not in out, (service, out)
+        assert out.count("blocked") == len(hosts), (service, out)
+    assert got[before:] == [], "a container of the sample connected to the host"
+    # and by configuration: no default route out of either container
+    for service in ("default", "model-server"):
+        routes = sandbox["exec_in"](service, "cat", "/proc/net/route").stdout.splitlines()[1:]
+        assert routes and all(line.split()[1] != "00000000" for line in routes), routes
+        inet6 = sandbox["exec_in"](service, "cat", "/proc/net/if_inet6").stdout.split()
+        assert "eth0" not in inet6  # no IPv6 (link-local) address to reach the host by
+
+
+def test_services_of_the_sample_reach_each_other_by_name(sandbox: dict) -> None:
     probe = (
-        "import socket, sys, urllib.request\n"
-        "url = 'http://model-server:8080/ping'\n"
-        "print('sidecar', urllib.request.urlopen(url, timeout=5).status)\n"
-        "for host in sys.argv[2:]:\n"
-        "    s = socket.socket(); s.settimeout(2)\n"
-        "    try:\n"
-        "        s.connect((host, int(sys.argv[1]))); print('reached', host)\n"
-        "    except OSError as e:\n"
-        "        print('blocked', host, type(e).__name__)\n"
+        "import urllib.request\n"
+        "r = urllib.request.urlopen('http://model-server:8080/ping', timeout=5)\n"
+        "print('sidecar', r.status)"
     )
-    hosts = ["127.0.0.1"] + ([gateway] if gateway else [])
-    r = sandbox["exec"]("python3", "-c", probe, str(port), *hosts)
-    t.join()
-    server.close()
+    r = sandbox["exec"]("python3", "-c", probe)
     assert "sidecar 200" in r.stdout, r.stderr
-    assert "reached" not in r.stdout, r.stdout
-    assert r.stdout.count("blocked") == len(hosts)
-    assert got == []
-    # and by configuration: no default route out of the container
-    routes = sandbox["exec"]("cat", "/proc/net/route").stdout.splitlines()[1:]
-    assert all(line.split()[1] != "00000000" for line in routes), routes
+    # and the sidecar reaches the agent's container by its service name
+    subprocess.run(
+        [
+            *sandbox["base"],
+            "exec",
+            "-d",
+            "-T",
+            "default",
+            "python3",
+            "-m",
+            "http.server",
+            "8000",
+            "--directory",
+            "/tmp",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    back = (
+        "import time, urllib.request\n"
+        "for _ in range(50):\n"
+        "    try:\n"
+        "        print('agent', urllib.request.urlopen('http://default:8000/', timeout=2).status)\n"
+        "        break\n"
+        "    except OSError:\n"
+        "        time.sleep(0.1)\n"
+    )
+    r = sandbox["exec_in"]("model-server", "python3", "-c", back)
+    assert "agent 200" in r.stdout, r.stdout + r.stderr
     # the sidecar's log, outside the agent's container, recorded the request
     log = _sh(
         "docker",
@@ -175,4 +265,74 @@ def test_only_the_sidecar_is_reachable(sandbox: dict) -> None:
         "cat",
         "/var/log/sink/requests.jsonl",
     )
-    assert '"path": "/ping"' in log
+    assert '"/ping"' in log
+
+
+def _docker_root_used() -> int:
+    root = _sh("docker", "info", "--format", "{{.DockerRootDir}}").strip()
+    return shutil.disk_usage(root).used
+
+
+@pytest.mark.parametrize("service", ["default", "model-server"])
+def test_disk_is_limited_and_off_the_host(sandbox: dict, service: str) -> None:
+    limit = 512 * 2**20  # the schema's default `disk`
+    before = _docker_root_used()
+    fill = (
+        "import errno, os, sys\n"
+        "for d in ('/', '/etc', '/usr', '/opt'):\n"
+        "    try:\n"
+        "        open(os.path.join(d, 'x'), 'wb')\n"
+        "        print('wrote', d)\n"
+        "    except OSError as e:\n"
+        "        print('refused', d, errno.errorcode[e.errno])\n"
+        "written = 0\n"
+        "try:\n"
+        "    with open('/tmp/fill', 'wb') as f:\n"
+        "        while written < 2 * 2**30:\n"
+        "            f.write(b'x' * 2**20); f.flush(); written += 2**20\n"
+        "except OSError as e:\n"
+        "    print('full', errno.errorcode[e.errno], written)\n"
+        "else:\n"
+        "    print('not full', written)\n"
+    )
+    r = sandbox["exec_in"](service, "python3", "-c", fill)
+    try:
+        during = _docker_root_used()
+        assert "wrote" not in r.stdout, r.stdout
+        assert r.stdout.count("refused") == 4 and "EROFS" in r.stdout, r.stdout
+        full = [line for line in r.stdout.splitlines() if line.startswith("full")]
+        assert full and full[0].split()[1] == "ENOSPC", r.stdout + r.stderr
+        assert int(full[0].split()[2]) <= limit
+        # home shares the same budget
+        r2 = sandbox["exec_in"](service, "sh", "-c", "echo x > /var/tmp/more || echo nospace")
+        assert "nospace" in r2.stdout or "No space" in r2.stderr
+        # nothing of it landed on the host's disk
+        assert during - before < 64 * 2**20, (before, during)
+    finally:
+        sandbox["exec_in"](service, "rm", "-f", "/tmp/fill", "/var/tmp/more")
+    # the agent can still write its home and /tmp once space is free again
+    if service == "default":
+        r = sandbox["exec"]("sh", "-c", "echo ok > ~/note && cat ~/note && echo ok > /tmp/t")
+        assert r.stdout.strip() == "ok", r.stderr
+
+
+def test_cpu_quota_holds(sandbox: dict) -> None:
+    for service in ("default", "model-server"):
+        hc = _container(sandbox["project"], service)["HostConfig"]
+        assert 0 < hc["NanoCpus"] <= (os.cpu_count() or 1) * 10**9
+    # measured: a busy loop in 2 processes gets at most the quota (1 CPU) of the host's time
+    burn = (
+        "import multiprocessing as mp, os, time\n"
+        "def spin(_):\n"
+        "    end = time.time() + 1.5\n"
+        "    while time.time() < end: pass\n"
+        "t0 = os.times(); w0 = time.time()\n"
+        "with mp.Pool(2) as p: p.map(spin, range(2))\n"
+        "t1 = os.times()\n"
+        "print((t1.children_user + t1.children_system - t0.children_user - t0.children_system)"
+        " / (time.time() - w0))\n"
+    )
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("needs 2 CPUs to show a quota of 1")
+    r = sandbox["exec"]("python3", "-c", burn)
+    assert float(r.stdout.strip()) < 1.3, r.stdout + r.stderr
