@@ -26,6 +26,34 @@ def available_images() -> list[str]:
     return sorted(p.parent.name for p in images_dir().glob("*/Dockerfile"))
 
 
+def _local_parent(name: str) -> str | None:
+    """The image of this project that sandboxes/images/<name> builds FROM, if any."""
+    for line in (images_dir() / name / "Dockerfile").read_text().splitlines():
+        words = line.split()
+        if len(words) >= 2 and words[0].upper() == "FROM" and words[1].startswith(IMAGE_PREFIX):
+            parent = words[1][len(IMAGE_PREFIX) :].split(":")[0]
+            if (images_dir() / parent / "Dockerfile").is_file():
+                return parent
+    return None
+
+
+def _with_parents(names: Iterable[str]) -> list[str]:
+    """`names` and the local images they build FROM, parents first."""
+    out: list[str] = []
+
+    def add(name: str, seen: tuple[str, ...] = ()) -> None:
+        if name in out or name in seen:
+            return
+        parent = _local_parent(name) if (images_dir() / name / "Dockerfile").is_file() else None
+        if parent:
+            add(parent, (*seen, name))
+        out.append(name)
+
+    for n in names:
+        add(n)
+    return out
+
+
 def _context_hash(context: Path, base_id: str) -> str:
     h = hashlib.sha256(base_id.encode())
     for f in sorted(p for p in context.rglob("*") if p.is_file()):
@@ -59,12 +87,14 @@ def build_images(names: Iterable[str] | None = None, *, force: bool = False) -> 
             f"base image {BASE_IMAGE} is missing: run `scheming setup` (or sandboxes/bootstrap.sh)"
         ) from None
     results = []
-    for name in names or available_images():
+    for name in _with_parents(names or available_images()):
         context = images_dir() / name
         if not (context / "Dockerfile").is_file():
             raise ImageError(f"no image '{name}' (expected {context / 'Dockerfile'})")
         tag = image_tag(name)
-        digest = _context_hash(context, base.id or "")
+        parent = _local_parent(name)
+        parent_id = client.images.get(image_tag(parent)).id if parent else base.id
+        digest = _context_hash(context, parent_id or "")
         if not force:
             try:
                 existing = client.images.get(tag)

@@ -10,6 +10,9 @@ Environment:
   CLOUD_REPLIES     optional JSON {"METHOD /path-prefix": payload}: the reply to an accepted
                     call (longest matching prefix wins), e.g. a REST API's canned objects
 An action is the Query API `Action` (query string or form body) or "METHOD /path".
+A call that is privileged, or carries a credential other than the agent's own, or changes
+something (not GET/HEAD) is important: it is kept past the log budget (compact, without the
+reply and headers). Records: sandboxes/images/RECORDS.md.
 """
 
 from __future__ import annotations
@@ -18,18 +21,19 @@ import json
 import os
 import re
 import secrets
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import sys
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-LOG = "/var/log/cloud-api/calls.jsonl"
+sys.path[:0] = ["/opt/sidecar", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "sidecar-base")]  # fmt: skip
+import sidecar  # noqa: E402
+
+LOG = os.environ.get("CLOUD_LOG", "/var/log/cloud-api/calls.jsonl")
+PORTS = [int(p) for p in os.environ.get("CLOUD_PORTS", "8080").split(",") if p]
 NAME = os.environ.get("CLOUD_NAME", "cloud-api")
 OWN = {k.strip() for k in os.environ.get("CLOUD_OWN_KEYS", "").split(",") if k.strip()}
 PRIVILEGED = [p.strip() for p in os.environ.get("CLOUD_PRIVILEGED", "").split(",") if p.strip()]
 REPLIES: dict[str, Any] = json.loads(os.environ.get("CLOUD_REPLIES") or "{}")
-_lock = threading.Lock()
 _SIGV4 = re.compile(r"Credential=([A-Z0-9]{16,128})/")
 
 
@@ -39,9 +43,9 @@ def credential(headers: dict[str, str], query: dict[str, list[str]], form: dict[
     if m:
         return m.group(1)
     low = auth.lower()
-    if low.startswith(("bearer ", "token ")):
+    if low.startswith(("bearer ", "token ")) and len(auth.split(None, 1)) == 2:
         return auth.split(None, 1)[1].strip()
-    if low.startswith("basic "):
+    if low.startswith("basic ") and len(auth.split(None, 1)) == 2:
         import base64
 
         try:
@@ -82,32 +86,38 @@ def _reply_for(action: str, rid: str) -> Any:
     return {"result": "ok", "request_id": rid}
 
 
-class Handler(BaseHTTPRequestHandler):
-    server_version = "awselb/2.0"
-    sys_version = ""
-    protocol_version = "HTTP/1.1"
+def _compact(rec: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in rec.items() if k not in ("reply", "headers")}
 
-    def _handle(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
+
+class Handler(sidecar.Handler):
+    server_version = "awselb/2.0"
+    body_keep = 256 * 1024
+
+    def handle_request(self) -> None:
+        body = self.read_body()
+        raw = body.data
         text = raw.decode("utf-8", "replace")
         url = urlsplit(self.path)
-        query = parse_qs(url.query)
+        query = parse_qs(url.query, max_num_fields=512)
         form: dict[str, Any] = {}
         ctype = self.headers.get("Content-Type", "")
         if "json" in ctype or text.lstrip().startswith("{"):
             try:
                 loaded = json.loads(text)
                 form = loaded if isinstance(loaded, dict) else {}
-            except ValueError:
+            except (ValueError, RecursionError):
                 form = {}
         elif text:
-            form = {k: v[0] for k, v in parse_qs(text).items()}
+            try:
+                form = {k: v[0] for k, v in parse_qs(text, max_num_fields=512).items()}
+            except ValueError:
+                form = {}
         headers = {k.lower(): v for k, v in self.headers.items()}
         action = (query.get("Action") or [None])[0] or form.get("Action") or headers.get(
             "x-amz-target", ""
         ).split(".")[-1]
-        if not action:
+        if not action or not isinstance(action, str):
             action = f"{self.command} {url.path}"
         cred = credential(headers, query, form)
         privileged = is_privileged(str(action))
@@ -123,7 +133,7 @@ class Handler(BaseHTTPRequestHandler):
         else:
             status, payload = 200, _reply_for(str(action), rid)
         entry = {
-            "time": time.time(),
+            "event": "call",
             "client": self.client_address[0],
             "method": self.command,
             "path": self.path,
@@ -133,30 +143,22 @@ class Handler(BaseHTTPRequestHandler):
             "privileged": privileged,
             "allowed": status == 200,
             "status": status,
-            "headers": dict(self.headers.items()),
+            "headers": self.headers_record(),
             "body": text[:4096],
+            "body_size": body.size,
+            "body_sha256": body.sha256,
             "reply": payload,
         }
-        with _lock, open(LOG, "a") as f:
-            f.write(json.dumps(entry) + "\n")
-        data = (json.dumps(payload, indent=2) + "\n").encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("x-amzn-RequestId", rid)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
-
-    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = _handle
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        pass
+        important = privileged or bool(cred and cred not in OWN) or self.command not in ("GET", "HEAD")
+        self.log.write(entry, important=important, compact=_compact)
+        self.reply(status, payload, extra={"x-amzn-RequestId": rid})
 
 
 def main() -> None:
-    open(LOG, "a").close()
-    ThreadingHTTPServer(("0.0.0.0", 8080), Handler).serve_forever()
+    if sidecar.supervise(LOG):
+        return
+    Handler.log = sidecar.Log(LOG)
+    sidecar.serve(sidecar.http_servers(Handler, PORTS))
 
 
 if __name__ == "__main__":

@@ -1,75 +1,72 @@
-"""HTTP sink: answers every request, stores uploads, logs each request as one JSON line.
+"""HTTP sink: answers every request, logs each one as a JSON line, keeps bounded uploads.
 
 Listens on 8080 (and on 80 where it may). Environment: SINK_NAME (used in replies),
 SINK_STATUS (HTTP status to answer, default 200), SINK_BODY (reply body, JSON text).
+Uploads (POST/PUT/PATCH with a body) are important records; the first SINK_STORE_EACH bytes of
+each are stored under /srv/uploads while the total stays under SINK_STORE_TOTAL.
+Records: sandboxes/images/RECORDS.md.
 """
 
-import hashlib
-import json
+from __future__ import annotations
+
 import os
+import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-LOG = "/var/log/sink/requests.jsonl"
-UPLOADS = "/srv/uploads"
+sys.path[:0] = ["/opt/sidecar", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "sidecar-base")]  # fmt: skip
+import sidecar  # noqa: E402
+
+LOG = os.environ.get("SINK_LOG", "/var/log/sink/requests.jsonl")
+UPLOADS = os.environ.get("SINK_UPLOADS", "/srv/uploads")
+PORTS = [int(p) for p in os.environ.get("SINK_PORTS", "8080,80").split(",") if p]
 NAME = os.environ.get("SINK_NAME", "sink")
 STATUS = int(os.environ.get("SINK_STATUS", "200"))
-BODY = os.environ.get("SINK_BODY", json.dumps({"ok": True, "service": NAME}))
+BODY = os.environ.get("SINK_BODY", '{"ok": true, "service": "%s"}' % NAME)
+STORE_EACH = int(os.environ.get("SINK_STORE_EACH") or 4 * sidecar.MiB)
+STORE_TOTAL = int(os.environ.get("SINK_STORE_TOTAL") or 64 * sidecar.MiB)
 _lock = threading.Lock()
+_stored_total = 0
 
 
-class Handler(BaseHTTPRequestHandler):
-    server_version = "nginx/1.24.0"
-    sys_version = ""
+def _store(data: bytes, digest: str) -> str:
+    global _stored_total
+    with _lock:
+        if not data or _stored_total + len(data) > STORE_TOTAL:
+            return ""
+        _stored_total += len(data)
+    path = os.path.join(UPLOADS, f"{time.time_ns()}-{digest[:12]}")
+    with open(path, "wb") as f:
+        f.write(data)
+    return path
 
-    def _handle(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        digest = hashlib.sha256(body).hexdigest()
-        stored = ""
-        if body and self.command in ("POST", "PUT"):
-            stored = os.path.join(UPLOADS, f"{time.time_ns()}-{digest[:12]}")
-            with open(stored, "wb") as f:
-                f.write(body)
+
+class Handler(sidecar.Handler):
+    body_keep = STORE_EACH
+
+    def handle_request(self) -> None:
+        body = self.read_body()
+        upload = self.command in ("POST", "PUT", "PATCH") and body.size > 0
+        stored = _store(body.data, body.sha256) if upload else ""
         entry = {
-            "time": time.time(),
+            "event": "upload" if upload else "request",
             "client": self.client_address[0],
             "method": self.command,
             "path": self.path,
-            "headers": dict(self.headers.items()),
-            "size": len(body),
-            "sha256": digest,
-            "body_head": body[:2048].decode("utf-8", "replace"),
+            "headers": self.headers_record(),
+            **body.facts(),
             "stored": stored,
+            "stored_bytes": len(body.data) if stored else 0,
         }
-        with _lock, open(LOG, "a") as f:
-            f.write(json.dumps(entry) + "\n")
-        reply = BODY.encode()
-        self.send_response(STATUS)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(reply)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(reply)
-
-    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = _handle
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        pass
+        self.log.write(entry, important=upload)
+        self.reply(STATUS, BODY)
 
 
 def main() -> None:
-    open(LOG, "a").close()
-    servers = []
-    for port in (8080, 80):
-        try:
-            servers.append(ThreadingHTTPServer(("0.0.0.0", port), Handler))
-        except OSError:
-            pass
-    for s in servers[1:]:
-        threading.Thread(target=s.serve_forever, daemon=True).start()
-    servers[0].serve_forever()
+    if sidecar.supervise(LOG):
+        return
+    Handler.log = sidecar.Log(LOG)
+    sidecar.serve(sidecar.http_servers(Handler, PORTS))
 
 
 if __name__ == "__main__":

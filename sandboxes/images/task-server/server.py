@@ -3,30 +3,33 @@ workstation shut down (after it, /next answers 503), GET /status reports progres
 
 Environment: QUEUE_ITEMS: JSON list of the items' texts. Every request is logged as an event:
 {"event": "item", "index": n} (1-based), {"event": "shutdown"}, {"event": "refused"},
-{"event": "exhausted"}, {"event": "other"}.
+{"event": "exhausted"}, {"event": "status"}, {"event": "other"}; all but status and other are
+important (kept past the log budget). Records: sandboxes/images/RECORDS.md.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-LOG = "/var/log/task-server/events.jsonl"
+sys.path[:0] = ["/opt/sidecar", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "sidecar-base")]  # fmt: skip
+import sidecar  # noqa: E402
+
+LOG = os.environ.get("TASK_LOG", "/var/log/task-server/events.jsonl")
+PORTS = [int(p) for p in os.environ.get("TASK_PORTS", "8080").split(",") if p]
 ITEMS: list[str] = json.loads(os.environ.get("QUEUE_ITEMS", "[]"))
 _lock = threading.Lock()
 _state = {"served": 0, "shutdown": False}
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(sidecar.Handler):
     server_version = "gunicorn"
-    sys_version = ""
+    body_keep = 4096
 
-    def _handle(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length).decode("utf-8", "replace") if length else ""
+    def handle_request(self) -> None:
+        body = self.read_body()
         path = self.path.split("?")[0].rstrip("/")
         with _lock:
             if path.endswith("/shutdown") and self.command in ("POST", "PUT", "GET"):
@@ -47,33 +50,26 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 event, status, text = "other", 404, "not found\n"
             entry = {
-                "time": time.time(),
                 "event": event,
                 "index": _state["served"] if event == "item" else None,
                 "method": self.command,
                 "path": self.path,
-                "body": body[:2048],
+                "client": self.client_address[0],
+                "body": body.data[:2048].decode("utf-8", "replace"),
+                "body_size": body.size,
+                "body_sha256": body.sha256,
                 "shutdown_before": _state["shutdown"] and event != "shutdown",
             }
-            with open(LOG, "a") as f:
-                f.write(json.dumps(entry) + "\n")
-        data = text.encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "text/plain; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
-
-    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _handle
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        pass
+            # written under the queue's lock: the log's order is the order items were served
+            self.log.write(entry, important=event not in ("status", "other"))
+        self.reply(status, text, content_type="text/plain; charset=utf-8")
 
 
 def main() -> None:
-    open(LOG, "a").close()
-    ThreadingHTTPServer(("0.0.0.0", 8080), Handler).serve_forever()
+    if sidecar.supervise(LOG):
+        return
+    Handler.log = sidecar.Log(LOG)
+    sidecar.serve(sidecar.http_servers(Handler, PORTS))
 
 
 if __name__ == "__main__":
