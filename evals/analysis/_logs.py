@@ -68,6 +68,11 @@ class LogRecords:
     task_version: int | str | None
     package_version: str | None
     samples: list[SampleRecord] = field(default_factory=list)
+    eval_set_id: str | None = None
+    task_id: str | None = None
+    status: str | None = None
+    """The log's status: success, started (a run killed mid-way), cancelled, error."""
+    created: str | None = None
 
 
 def find_log_files(paths: Sequence[str | Path]) -> list[Path]:
@@ -93,7 +98,108 @@ def find_log_files(paths: Sequence[str | Path]) -> list[Path]:
     unique: dict[Path, None] = {}
     for p in found:
         unique.setdefault(p.resolve(), None)
-    return list(unique)
+    files = list(unique)
+    _plan_dedup(files)
+    return files
+
+
+# ---------------------------------------------------------------- one record per sample
+
+_SUPERSEDED: dict[str, frozenset[tuple[str, int]]] = {}
+"""Per log file, the (sample id, epoch) pairs that a newer or more complete log of the same
+eval set and task also holds; `read_log_records` leaves them out."""
+
+
+def _group(log: LogRecords) -> tuple[str, str, str]:
+    """Logs of one task of one run: an eval set's retries (a resumed run) share this."""
+    return (log.eval_set_id or log.task_id or log.location, log.task, log.model)
+
+
+def superseded(logs: Sequence[LogRecords]) -> dict[str, frozenset[tuple[str, int]]]:
+    """For logs of the same eval set (or task id), task and model, which (sample id, epoch) of
+    each log another log holds in a better version: complete (scored, no error) first, then
+    from a finished log, then the newest. A resumed run thus never counts a sample twice."""
+    groups: dict[tuple[str, str, str], list[LogRecords]] = {}
+    for log in logs:
+        groups.setdefault(_group(log), []).append(log)
+    out: dict[str, frozenset[tuple[str, int]]] = {}
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        best: dict[tuple[str, int], tuple[tuple[bool, bool, str, str], str]] = {}
+        for log in members:
+            for s in log.samples:
+                complete = not s.error and s.value is not None
+                rank = (complete, log.status == "success", log.created or "", log.location)
+                key = (s.id, s.epoch)
+                if key not in best or rank > best[key][0]:
+                    best[key] = (rank, log.location)
+        for log in members:
+            drop = frozenset(
+                (s.id, s.epoch) for s in log.samples if best[(s.id, s.epoch)][1] != log.location
+            )
+            if drop:
+                out[log.location] = drop
+    return out
+
+
+def _plan_dedup(files: Sequence[Path]) -> None:
+    """Find, among `files`, samples that a resumed or retried run logged more than once."""
+    for f in files:
+        _SUPERSEDED.pop(str(f), None)
+    if len(files) < 2:
+        return
+    heads: dict[tuple[str, str, str], list[str]] = {}
+    for f in files:
+        try:
+            head = _header_only(str(f))
+        except LogReadError:
+            continue  # reported when the file itself is read
+        heads.setdefault(_group(head), []).append(str(f))
+    shared = [loc for locs in heads.values() if len(locs) > 1 for loc in locs]
+    if shared:
+        _SUPERSEDED.update(superseded([read_log_records(loc) for loc in shared]))
+
+
+def _header_only(location: str) -> LogRecords:
+    """A log's header facts (no samples), read cheaply."""
+    if location.endswith(".eval"):
+        try:
+            with zipfile.ZipFile(location) as zf:
+                names = set(zf.namelist())
+                member = "header.json" if "header.json" in names else "_journal/start.json"
+                if member in names:
+                    head = json.loads(zf.read(member))
+                    spec = head.get("eval") if isinstance(head, dict) else None
+                    if isinstance(spec, dict):
+                        return LogRecords(
+                            location=location,
+                            model=str(spec.get("model")),
+                            task=str(spec.get("task")),
+                            task_version=spec.get("task_version"),
+                            package_version=None,
+                            eval_set_id=spec.get("eval_set_id"),
+                            task_id=spec.get("task_id"),
+                            status=head.get("status", "started"),
+                            created=spec.get("created"),
+                        )
+        except (zipfile.BadZipFile, NotImplementedError, ValueError, KeyError, RuntimeError):
+            pass
+        except OSError as ex:
+            raise LogReadError(f"cannot read {location}: {_reason(ex)}") from ex
+    try:
+        return _header_records(read_eval_log(location, header_only=True), location)
+    except Exception as ex:  # inspect raises many kinds for unreadable files
+        raise LogReadError(f"cannot read {location} as an inspect log: {_reason(ex)}") from ex
+
+
+def _local(location: str) -> str:
+    """A local path for a log location (inspect reports `file://` URIs)."""
+    if location.startswith("file://"):
+        from urllib.parse import unquote, urlparse
+
+        return unquote(urlparse(location).path)
+    return location
 
 
 _INSPECT_INDEX_FILES = frozenset({"logs.json", "eval-set.json"})
@@ -108,13 +214,24 @@ def _is_json_log(path: Path) -> bool:
             head = f.read(4096)
     except OSError:
         return False
-    return (_JSON_LOG_EVAL.search(head) is not None and b'"version"' in head
-            and b'"scheming-report"' not in head)
+    return (
+        _JSON_LOG_EVAL.search(head) is not None
+        and b'"version"' in head
+        and b'"scheming-report"' not in head
+    )
 
 
 def read_log_records(path: str | Path) -> LogRecords:
-    """Read the records of one log file (see the module docstring for how)."""
-    location = str(path)
+    """Read the records of one log file (see the module docstring for how), leaving out samples
+    that another log of the same run holds in a better version (see `superseded`)."""
+    records = _read_log_records(_local(str(path)))
+    drop = _SUPERSEDED.get(records.location)
+    if drop:
+        records.samples = [s for s in records.samples if (s.id, s.epoch) not in drop]
+    return records
+
+
+def _read_log_records(location: str) -> LogRecords:
     try:
         fast = _read_eval_zip(location) if location.endswith(".eval") else None
         if fast is not None:
@@ -150,7 +267,7 @@ def records_from_log(log: EvalLog) -> LogRecords:
     if log.samples is None:
         if not log.location:
             raise LogReadError(f"log of {log.eval.model} has neither samples nor a location")
-        return read_log_records(log.location)
+        return read_log_records(_local(log.location))
     records = _header_records(log, log.location or "<memory>")
     for sample in log.samples:
         record = _record_from_sample(sample, records.location)
@@ -178,6 +295,10 @@ def _header_records(log: EvalLog, location: str) -> LogRecords:
         task=log.eval.task,
         task_version=log.eval.task_version,
         package_version=str(package_version) if package_version is not None else None,
+        eval_set_id=log.eval.eval_set_id,
+        task_id=log.eval.task_id,
+        status=log.status,
+        created=log.eval.created,
     )
 
 
@@ -208,6 +329,10 @@ def _read_eval_zip(location: str) -> LogRecords | None:
         task=task,
         task_version=spec.get("task_version"),
         package_version=str(package_version) if package_version is not None else None,
+        eval_set_id=spec.get("eval_set_id"),
+        task_id=spec.get("task_id"),
+        status=header.get("status"),
+        created=spec.get("created"),
     )
     append = records.samples.append
     cache: dict[str, tuple[str, int | None, str, dict[str, Any], bool]] = {}
@@ -235,8 +360,13 @@ def _read_eval_zip(location: str) -> LogRecords | None:
                 location=location,
             )
             if record is not None:
-                cache[key] = (record.scenario, record.scenario_version, record.behaviour,
-                              record.factors, record.control)
+                cache[key] = (
+                    record.scenario,
+                    record.scenario_version,
+                    record.behaviour,
+                    record.factors,
+                    record.control,
+                )
                 append(record)
             continue
         append(
