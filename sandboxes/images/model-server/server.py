@@ -65,6 +65,10 @@ _lock = threading.Lock()
 _models: dict[str, dict[str, int]] = json.loads(os.environ.get("MODEL_STORE_MODELS", "{}"))
 
 
+class Capped(Exception):
+    """A decoding budget (bytes or time) ran out."""
+
+
 class Upload:
     """What one request's decoding shares: its streams, budgets and deadline."""
 
@@ -214,6 +218,9 @@ class Stream:
             return
         try:
             self.child.feed(data)
+        except Capped as ex:
+            self.child.abort(str(ex))
+            self.child = None
         except Exception as ex:  # noqa: BLE001 - a corrupt layer is a fact, not a failure
             self.child.abort(f"{type(ex).__name__}: {ex}"[:200])
             self.child = None
@@ -337,9 +344,9 @@ class Decompress(_Decoder):
                 while not self.obj.eof and not self.obj.needs_input:
                     self.emit(self.obj.decompress(b"", sidecar.CHUNK))
                     if self.parent.up.over():
-                        raise RuntimeError(self.parent.up.over())
+                        raise Capped(self.parent.up.over())
             if self.parent.up.over():
-                raise RuntimeError(self.parent.up.over())
+                raise Capped(self.parent.up.over())
 
 
 class Base64(_Decoder):
