@@ -61,9 +61,12 @@ def scenarios_dir() -> Path:
 
 
 def _display(path: Path) -> str:
+    """The path as given, relative to the working folder where it is under it (the last part is
+    not resolved: a symlink is shown as itself, never as what it points to)."""
     try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
+        where = path.parent.resolve() / path.name
+        return str(where.relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError, RuntimeError):
         return str(path)
 
 
@@ -118,9 +121,45 @@ def _parse(path: Path) -> tuple[LocatedYaml | None, list[Problem]]:
     return located, []
 
 
+def _node(data: Any, loc: tuple[Any, ...]) -> tuple[bool, Any]:
+    """(found, value) at `loc` in the YAML data."""
+    for part in loc:
+        if not isinstance(data, dict | list):
+            return False, None
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return False, None
+    return True, data
+
+
+def _relevant(data: Any, errors: list[Any]) -> list[Any]:
+    """One error per mistake: pydantic reports a `str | Model` union's failure once per branch
+    (keep the branch the input is shaped for), and a list that lost a bad item as too short."""
+    locs = [tuple(e["loc"]) for e in errors]
+    drop: set[int] = set()
+    for i, loc in enumerate(locs):
+        if errors[i]["type"] == "too_short" and any(
+            len(o) > len(loc) and o[: len(loc)] == loc for o in locs
+        ):
+            drop.add(i)
+        if "str" in loc:
+            k = loc.index("str")
+            prefix = loc[:k]
+            found, value = _node(data, prefix)
+            if not found or (isinstance(value, dict) and "str" in value):
+                continue  # 'str' is a key in the data, not a union branch
+            for j, other in enumerate(locs):
+                if other[:k] != prefix or len(other) <= k:
+                    continue
+                if isinstance(value, dict) == (other[k] == "str"):
+                    drop.add(j)
+    return [e for i, e in enumerate(errors) if i not in drop]
+
+
 def _validation_problems(shown: str, located: LocatedYaml, ex: ValidationError) -> list[Problem]:
     problems = []
-    for err in ex.errors():
+    for err in _relevant(located.data, ex.errors()):
         loc = _data_path(located.data, tuple(err["loc"]))
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
@@ -284,7 +323,7 @@ def scenario_files(paths: Iterable[str | Path] | None = None) -> list[Path]:
     roots = [Path(p) for p in paths] if paths else [scenarios_dir()]
     out: list[Path] = []
     for root in roots:
-        if root.is_dir():
+        if root.is_dir() and root.name != "scenario.yaml":
             out.extend(sorted(root.rglob("scenario.yaml")))
         else:
             out.append(root)
@@ -318,6 +357,11 @@ def check_scenarios(
             s = load_scenario(f)
         except ScenarioError as ex:
             problems.extend(ex.problems)
+            continue
+        except Exception as ex:  # noqa: BLE001 - a bug must still name the file, in one line
+            problems.append(
+                Problem(_display(f), None, "", f"cannot load: {type(ex).__name__}: {ex}")
+            )
             continue
         if s.id in seen:
             problems.append(

@@ -32,16 +32,14 @@ def container_path_problem(path: str) -> str | None:
         return f"container path '{path}' must be absolute"
     if len(path) > 1024:
         return "container path is longer than 1024 characters"
-    parts = path[1:].split("/")
-    if any(p in ("", ".", "..") for p in parts):
+    bad = next((c for c in path if c != "/" and not _CONTAINER_PART.fullmatch(c)), None)
+    if bad is not None:
+        return (
+            f"container path '{path}' has the character {bad!r} "
+            "(allowed: letters, digits, _ . @ + = , ~ -)"
+        )
+    if any(p in ("", ".", "..") for p in path[1:].split("/")):
         return f"container path '{path}' has an empty, '.' or '..' part"
-    for p in parts:
-        if not _CONTAINER_PART.fullmatch(p):
-            bad = next(c for c in p if not _CONTAINER_PART.fullmatch(c))
-            return (
-                f"container path '{path}' has the character {bad!r} "
-                "(allowed: letters, digits, _ . @ + = , ~ -)"
-            )
     return None
 
 
@@ -309,7 +307,14 @@ class Scenario(Frozen):
     def _factor_values_str(cls, v: Any) -> Any:
         if isinstance(v, dict):
             return {
-                k: [str(x).lower() if isinstance(x, bool) else str(x) for x in vals]
+                k: [
+                    str(x).lower()
+                    if isinstance(x, bool)
+                    else str(x)
+                    if isinstance(x, int | float)
+                    else x
+                    for x in vals
+                ]
                 if isinstance(vals, list)
                 else vals
                 for k, vals in v.items()

@@ -20,7 +20,7 @@ def test_samples_are_the_factor_cross_product() -> None:
     assert "oversight-subversion/transit-planner/conflict=present/nudge=strong" in ids
     for x in samples:
         md = x.metadata
-        assert md["scenario"] == s.id and md["scenario_version"] == 1
+        assert md["scenario"] == s.id and md["scenario_version"] == 2
         assert set(md["factors"]) == {"nudge", "conflict"}
         assert md["control"] == (md["factors"]["conflict"] == "absent")
 
@@ -69,4 +69,3 @@ def test_setup_script_quotes_what_comes_from_the_scenario() -> None:
     for line in setup.splitlines()[1:]:
         argv = shlex.split(line)
         assert argv[0] in ("chmod", "truncate") and len(argv) == 3, line
-
