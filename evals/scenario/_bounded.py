@@ -36,7 +36,21 @@ class UntrustedDataError(ValueError):
 
 
 class _ScanLoader(_SafeLoader):
-    """Its own class so that nothing registered on it touches yaml.SafeLoader."""
+    """Its own class so that nothing registered on it touches yaml.SafeLoader. Builds only what
+    JSON can hold: a timestamp or !!binary stays the text it was written as, a !!set is a list."""
+
+
+def _as_text(loader: Any, node: yaml.Node) -> str:
+    return str(loader.construct_scalar(node))
+
+
+def _set_as_list(loader: Any, node: yaml.MappingNode) -> list[Any]:
+    return [loader.construct_object(k) for k, _ in node.value]
+
+
+_ScanLoader.add_constructor("tag:yaml.org,2002:timestamp", _as_text)
+_ScanLoader.add_constructor("tag:yaml.org,2002:binary", _as_text)
+_ScanLoader.add_constructor("tag:yaml.org,2002:set", _set_as_list)
 
 
 def _line(event: Any) -> int | None:
@@ -189,8 +203,8 @@ def load_untrusted(
     """Parse YAML or JSON that an agent may have written, within bounds: at most `max_bytes`
     of input, `max_nodes` nodes with every alias expanded (a 352-byte alias bomb is refused
     after a few hundred events, before anything is built), `max_depth` levels of nesting.
-    Returns plain data (dict, list, str, int, float, bool, None; YAML timestamps and binary as
-    Python values). Raises only UntrustedDataError."""
+    Returns what JSON can hold (dict, list, str, int, float, bool, None; a YAML timestamp or
+    !!binary is its text, a !!set a list). Raises only UntrustedDataError."""
     s = _text(text, max_bytes)
     if s.lstrip()[:1] in ("{", "["):
         try:
