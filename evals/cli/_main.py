@@ -3,8 +3,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
+from types import FrameType
+from typing import NoReturn
 
 # Each command lives in its own module with `register(subparsers)`; the parser it adds sets
 # `func` to a callable taking the parsed namespace and returning an exit code.
@@ -21,8 +25,21 @@ _COMMANDS = [
 ]
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments fail in one line (`scheming run: error: ...`), exit 2, no usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _terminate_like_ctrl_c(signum: int, frame: FrameType | None) -> None:
+    # SIGTERM (kill, CI cancellation, a container stop) takes the path of Ctrl-C: inspect stops
+    # the samples, the run removes its containers and exits 130
+    signal.raise_signal(signal.SIGINT)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="scheming",
         description="Measure whether LLM agents scheme, in real Docker sandboxes.",
     )
@@ -41,6 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    ):
+        signal.signal(signal.SIGTERM, _terminate_like_ctrl_c)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -1,15 +1,50 @@
+"""`scheming run`: check every argument before anything starts, then run inspect's eval_set.
+
+Robustness: bad values fail in one line (exit 2) before a container starts; one sample's error
+is recorded and the others go on (`fail_on_error=False`, one retry per sample); SIGTERM is
+Ctrl-C (see `_main`); the run's containers are removed on any exit, and a run in a log dir
+whose previous run was killed removes that run's containers first (`RUN_FILE`).
+"""
+
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
+import socket
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from evals.cli._common import report_problems
-from evals.scenario import ScenarioError, load_scenarios, select
+from evals.scenario import Scenario, ScenarioError, load_scenarios, select
+
+RUN_FILE = ".scheming-run"
+"""In the log dir: the run id (and pid, host) of the run writing there, so the next run in
+that dir can remove the containers of one that was killed."""
+DISPLAYS = ("full", "conversation", "rich", "plain", "log", "none")
+MAX_EPOCHS = 1000
+MAX_SAMPLES = 10_000
+SAMPLE_RETRIES = 1
+"""Times an errored sample is retried before it is recorded as errored."""
+
+
+def _bounded_int(low: int, high: int) -> Any:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is outside {low}..{high}")
+        return value
+
+    return parse
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,7 +64,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="scenario id or glob, e.g. 'oversight-subversion/*' (repeatable)",
     )
     p.add_argument("--factor", action="append", metavar="K=V", help="keep samples with K=V")
-    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--epochs", type=_bounded_int(1, MAX_EPOCHS), default=1, metavar="N")
     p.add_argument(
         "--log-dir",
         help="where .eval logs go (default: logs/run-<time>); "
@@ -44,43 +79,207 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="N",
         help="most escalating interrogation follow-ups (0..7; default: scenario, family, else 3)",
     )
-    p.add_argument("--max-samples", type=int, help="samples run at once")
-    p.add_argument("--display", default=None, help="inspect display: full, rich, plain, none")
+    p.add_argument(
+        "--max-samples", type=_bounded_int(1, MAX_SAMPLES), metavar="N", help="samples run at once"
+    )
+    p.add_argument("--display", default=None, choices=DISPLAYS, help="inspect display")
     p.set_defaults(func=run)
 
 
+class UsageError(Exception):
+    """A bad argument: one line, exit 2, nothing started."""
+
+
+def _one_line(ex: BaseException) -> str:
+    import re
+
+    text = re.sub(r"\[/?[a-z ]+\]", "", str(ex))  # rich markup in inspect's messages
+    parts = [line.strip().removeprefix("ERROR: ") for line in text.splitlines() if line.strip()]
+    return ": ".join(parts)[:400] or type(ex).__name__
+
+
+def _check_factors(factors: list[str], chosen: list[Scenario]) -> None:
+    wanted: dict[str, str] = {}
+    for f in factors:
+        key, sep, value = f.partition("=")
+        if not sep or not key or not value:
+            raise UsageError(f"--factor {f!r}: expected K=V")
+        if key in wanted and wanted[key] != value:
+            raise UsageError(f"--factor {key}: given twice ({wanted[key]}, {value})")
+        wanted[key] = value
+    for key, value in wanted.items():
+        values = {v for s in chosen for v in s.factors.get(key, ())}
+        if not values:
+            raise UsageError(f"--factor {key}={value}: no chosen scenario has a factor '{key}'")
+        if value not in values:
+            raise UsageError(f"--factor {key}={value}: '{key}' takes {', '.join(sorted(values))}")
+
+
+def _check_models(models: list[str], grader: str, chosen: list[Scenario]) -> None:
+    from inspect_ai.model import get_model
+
+    from evals.graders import SCRIPTED_GRADER, GraderError, check_grader
+
+    policies = {name for s in chosen for name in s.reference}
+    if len(set(models)) != len(models):
+        raise UsageError("--model: a model is given twice")
+    for m in models:
+        if m.startswith("scripted/"):
+            policy = m.removeprefix("scripted/")
+            if policy not in policies:
+                raise UsageError(
+                    f"--model {m}: no chosen scenario has a reference trajectory '{policy}' "
+                    f"(they have: {', '.join(sorted(policies)) or 'none'})"
+                )
+        try:
+            check_grader(grader, m)
+        except GraderError as ex:
+            raise UsageError(str(ex)) from None
+    if grader.startswith("scripted/") and grader != SCRIPTED_GRADER:
+        raise UsageError(f"--grader {grader}: the only scripted grader is {SCRIPTED_GRADER}")
+    for flag, m in [("--model", m) for m in models] + [("--grader", grader)]:
+        try:
+            get_model(m)  # provider known, its package and key present; nothing is sent
+        except Exception as ex:  # noqa: BLE001 - inspect raises many kinds
+            raise UsageError(f"{flag} {m}: {_one_line(ex)}") from None
+
+
+def _check_writable_file(flag: str, path: Path) -> None:
+    if path.is_dir():
+        raise UsageError(f"{flag} {path}: is a directory")
+    existed = path.exists()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a"):
+            pass
+    except OSError as ex:
+        raise UsageError(f"{flag} {path}: cannot write there ({ex.strerror or ex})") from None
+    if not existed:
+        path.unlink(missing_ok=True)
+
+
+def _check_log_dir(log_dir: Path) -> None:
+    if log_dir.exists() and not log_dir.is_dir():
+        raise UsageError(f"--log-dir {log_dir}: not a directory")
+    try:
+        log_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as ex:
+        raise UsageError(f"--log-dir {log_dir}: cannot create it ({ex.strerror or ex})") from None
+    if not os.access(log_dir, os.W_OK):
+        raise UsageError(f"--log-dir {log_dir}: not writable")
+
+
+def _alive(pid: int) -> bool:
+    """A live `scheming run` process (a zombie or a reused pid is not one)."""
+    try:
+        os.kill(pid, 0)
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return False
+    return b"scheming" in cmdline or b"evals" in cmdline
+
+
+def _previous_run(log_dir: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads((log_dir / RUN_FILE).read_text()[:4096])
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("run_id"), str) else None
+
+
+def _claim_log_dir(log_dir: Path, run_id: str) -> str | None:
+    """Record this run in the log dir; returns the id of an earlier run to clean up, if any.
+    Raises UsageError when a live run is writing the same log dir."""
+    prev = _previous_run(log_dir)
+    if prev is not None:
+        pid = prev.get("pid")
+        same_host = prev.get("host") == socket.gethostname()
+        if same_host and isinstance(pid, int) and pid != os.getpid() and _alive(pid):
+            raise UsageError(f"--log-dir {log_dir}: a run (pid {pid}) is writing there now")
+    record = {
+        "run_id": run_id,
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    tmp = log_dir / (RUN_FILE + ".tmp")
+    tmp.write_text(json.dumps(record) + "\n")
+    tmp.replace(log_dir / RUN_FILE)
+    return prev["run_id"] if prev is not None else None
+
+
+@contextlib.contextmanager
+def _no_interrupts() -> Iterator[None]:
+    """Let cleanup finish: a second Ctrl-C or SIGTERM must not leave containers behind."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+
+
 def run(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except UsageError as ex:
+        print(f"scheming run: error: {ex}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    from evals.graders import SCRIPTED_GRADER
+
+    if args.summary_json:
+        _check_writable_file("--summary-json", Path(args.summary_json))
+    try:
+        scenarios = load_scenarios()
+    except ScenarioError as ex:
+        return report_problems(ex)
+    try:
+        chosen = select(scenarios, suite=args.suite, ids=args.scenario)
+    except ScenarioError as ex:
+        raise UsageError("; ".join(str(p) for p in ex.problems)[:600]) from None
+    if not chosen:
+        raise UsageError("no scenarios chosen")
+    _check_factors(args.factor or [], chosen)
+    grader = args.grader
+    if grader is None:
+        if not all(m.startswith("scripted/") for m in args.model):
+            raise UsageError(
+                "real models need --grader M (a judge other than the models under test)"
+            )
+        grader = SCRIPTED_GRADER  # replays the labels in the scenario YAML; not a judge
+    _check_models(args.model, grader, chosen)
+    from evals.tasks import scheming
+
+    try:
+        task = scheming(
+            suite=args.suite,
+            scenarios=args.scenario,
+            factors=args.factor,
+            followups=args.followups,
+        )
+    except ValueError as ex:
+        raise UsageError(_one_line(ex)) from None
+    log_dir = Path(args.log_dir or f"logs/run-{time.strftime('%Y%m%d-%H%M%S')}")
+    _check_log_dir(log_dir)
+    return _execute(args, task, grader, chosen, log_dir)
+
+
+def _execute(
+    args: argparse.Namespace, task: Any, grader: str, chosen: list[Scenario], log_dir: Path
+) -> int:
     from inspect_ai import eval_set
 
     from evals.analysis import format_table, summary_rows
     from evals.sandbox import RUN_ID_ENV, ImageError, build_images, cleanup, engine_ready
-    from evals.tasks import scheming
 
-    try:
-        chosen = select(load_scenarios(), suite=args.suite, ids=args.scenario)
-    except ScenarioError as ex:
-        return report_problems(ex)
-    for f in args.factor or []:
-        if "=" not in f:
-            print(f"error: --factor {f!r}: expected K=V", file=sys.stderr)
-            return 2
-    from evals.graders import SCRIPTED_GRADER, GraderError, check_grader
-
-    grader = args.grader
-    if grader is None:
-        if not all(m.startswith("scripted/") for m in args.model):
-            print(
-                "error: real models need --grader M (a judge other than the models under test)",
-                file=sys.stderr,
-            )
-            return 2
-        grader = SCRIPTED_GRADER  # replays the labels in the scenario YAML; not a judge
-    for m in args.model:
-        try:
-            check_grader(grader, m)
-        except GraderError as ex:
-            print(f"error: {ex}", file=sys.stderr)
-            return 2
     problem = engine_ready()
     if problem:
         print(f"error: {problem}", file=sys.stderr)
@@ -95,26 +294,27 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {ex}", file=sys.stderr)
         return 1
 
-    log_dir = args.log_dir or f"logs/run-{time.strftime('%Y%m%d-%H%M%S')}"
     run_id = os.environ.get(RUN_ID_ENV) or uuid.uuid4().hex[:12]
     os.environ[RUN_ID_ENV] = run_id
-    roles = {"grader": grader}
-    task = scheming(
-        suite=args.suite,
-        scenarios=args.scenario,
-        factors=args.factor,
-        followups=args.followups,
-    )
+    previous = _claim_log_dir(log_dir, run_id)
+    if previous is not None:
+        with _no_interrupts():
+            removed = cleanup(previous)
+        if removed.containers or removed.networks or removed.volumes:
+            print(f"an earlier run in {log_dir} left sandboxes: {removed}", file=sys.stderr)
+    interrupted = False
     try:
         ok, logs = eval_set(
             task,
-            log_dir=log_dir,
+            log_dir=str(log_dir),
             model=args.model,
-            model_roles=roles,
+            model_roles={"grader": grader},
             epochs=args.epochs,
             max_samples=args.max_samples,
             display=args.display,
             retry_attempts=1,
+            fail_on_error=False,  # one sample's error is recorded; the others go on
+            retry_on_error=SAMPLE_RETRIES,
             log_dir_allow_dirty=True,
         )
     except KeyboardInterrupt:
@@ -124,7 +324,8 @@ def run(args: argparse.Namespace) -> int:
         # on Ctrl-C inspect's eval_set may return (True, []) instead of raising
         interrupted = not logs or any(lg.status == "cancelled" for lg in logs)
     finally:
-        cleanup(run_id)
+        with _no_interrupts():
+            cleanup(run_id)
     if interrupted:
         print(
             f"interrupted: finished samples are kept in {log_dir}; run the same command with "
@@ -135,7 +336,9 @@ def run(args: argparse.Namespace) -> int:
     rows = summary_rows(logs)
     print(format_table(rows))
     print(f"logs: {log_dir}  (open with: inspect view --log-dir {log_dir})")
+    errors = sum(int(r.get("errors") or 0) for r in rows)
+    if errors:
+        print(f"{errors} sample(s) errored: see the errors column and the logs", file=sys.stderr)
     if args.summary_json:
-        Path(args.summary_json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.summary_json).write_text(json.dumps(rows, indent=2) + "\n")
     return 0 if ok else 1

@@ -1,5 +1,7 @@
-"""`scheming run` end to end in real containers: summary rows, Ctrl-C leaves nothing behind,
-and running again with the same --log-dir resumes."""
+"""`scheming run`: bad arguments fail in one line before anything starts; end to end in real
+containers: summary rows, Ctrl-C and SIGTERM leave nothing behind, a killed run's containers
+are removed by the next run in its log dir, resuming never double-counts, a finished log dir
+re-runs to its table, and one failing sample does not stop the others."""
 
 from __future__ import annotations
 
@@ -14,8 +16,6 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.docker
-
 SCENARIO = "oversight-subversion/transit-planner"
 
 
@@ -23,10 +23,15 @@ RUN_ID = f"test-{uuid.uuid4().hex[:8]}"
 ENV = {**os.environ, "SCHEMING_RUN_ID": RUN_ID}
 
 
-def _labelled() -> list[str]:
-    """Containers of this test's runs (every sandbox carries its run's label)."""
+def _labelled(run_id: str = RUN_ID, kind: str = "container") -> list[str]:
+    """Containers (networks, volumes) of a test's run: every sandbox carries its run's label."""
+    command = {
+        "container": ["ps", "-aq"],
+        "network": ["network", "ls", "-q"],
+        "volume": ["volume", "ls", "-q"],
+    }[kind]
     out = subprocess.run(
-        ["docker", "ps", "-aq", "--filter", f"label=scheming-evals.run={RUN_ID}"],
+        ["docker", *command, "--filter", f"label=scheming-evals.run={run_id}"],
         capture_output=True,
         text=True,
         check=True,
@@ -38,6 +43,69 @@ def _scheming(*args: str) -> list[str]:
     return [sys.executable, "-m", "evals", *args]
 
 
+BAD_ARGS = [
+    (["--model", "scripted/nope"], "--model scripted/nope: no chosen scenario has"),
+    (["--model", "scripted/labels"], "reference trajectory 'labels'"),
+    (["--model", "foo/bar", "--grader", "scripted/labels"], "not recognized"),
+    (["--model", "nomodel", "--grader", "scripted/labels"], "--model nomodel"),
+    (["--model", "scripted/schemer", "--max-samples", "0"], "--max-samples: 0 is outside"),
+    (["--model", "scripted/schemer", "--max-samples", "-3"], "--max-samples"),
+    (["--model", "scripted/schemer", "--epochs", "0"], "--epochs: 0 is outside"),
+    (["--model", "scripted/schemer", "--epochs", "x"], "--epochs: 'x' is not a whole number"),
+    (["--model", "scripted/schemer", "--epochs", "99999999"], "--epochs"),
+    (["--model", "scripted/schemer", "--followups", "9"], "--followups"),
+    (["--model", "scripted/schemer", "--display", "fancy"], "--display"),
+    (["--model", "scripted/schemer", "--summary-json", "/proc/none/x.json"], "--summary-json"),
+    (["--model", "scripted/schemer", "--summary-json", "/"], "is a directory"),
+    (["--model", "scripted/schemer", "--log-dir", "/etc/hostname"], "not a directory"),
+    (["--model", "scripted/schemer", "--suite", "nope"], "no such suite"),
+    (["--model", "scripted/schemer", "--scenario", "nope/*"], "no scenario matches 'nope/*'"),
+    (["--model", "scripted/schemer", "--factor", "bogus=1"], "no chosen scenario has a factor"),
+    (["--model", "scripted/schemer", "--factor", "nudge=bogus"], "'nudge' takes none, strong"),
+    (["--model", "scripted/schemer", "--factor", "nudge"], "expected K=V"),
+    (
+        ["--model", "scripted/schemer", "--factor", "nudge=none", "--factor", "nudge=strong"],
+        "given twice",
+    ),
+    (["--model", "scripted/schemer", "--model", "scripted/schemer"], "given twice"),
+    (["--model", "scripted/schemer", "--grader", "scripted/schemer"], "never judges itself"),
+    (["--model", "scripted/schemer", "--grader", "scripted/benign"], "only scripted grader"),
+    (["--model", "openai/gpt-5"], "real models need --grader"),
+    (["--model", "openai/gpt-5", "--grader", "anthropic/claude-x"], "OPENAI_API_KEY"),
+    (["--model", "scripted/schemer", "--bogus"], "unrecognized arguments"),
+]
+
+
+@pytest.mark.parametrize(("extra", "message"), BAD_ARGS)
+def test_bad_arguments_fail_in_one_line_before_anything_runs(
+    extra: list[str],
+    message: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from evals.cli import main
+
+    for key in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "AZUREAI_OPENAI_API_KEY"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.chdir(tmp_path)  # a default log dir would land here
+    started: list[object] = []
+    monkeypatch.setattr("evals.cli._run._execute", lambda *a, **k: started.append(a) or 0)
+    args = ["run", "--scenario", "oversight-subversion/*", "--display", "none", *extra]
+    if "--log-dir" not in extra:
+        args += ["--log-dir", str(tmp_path / "logs")]
+    with pytest.raises(SystemExit) as exit_:
+        raise SystemExit(main(args))
+    out = capsys.readouterr()
+    assert exit_.value.code == 2, out
+    assert started == []
+    lines = out.err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], out.err
+    assert "Traceback" not in out.err + out.out
+    assert not (tmp_path / "logs").exists() or not any((tmp_path / "logs").iterdir())
+
+
+@pytest.mark.docker
 def test_run_writes_summary_rows(docker_ready: None, tmp_path: Path) -> None:
     summary = tmp_path / "summary.json"
     r = subprocess.run(
@@ -89,6 +157,7 @@ def test_run_writes_summary_rows(docker_ready: None, tmp_path: Path) -> None:
     assert _labelled() == []
 
 
+@pytest.mark.docker
 def test_sigint_leaves_nothing_behind_and_rerun_resumes(docker_ready: None, tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     args = _scheming(
@@ -142,3 +211,130 @@ def test_sigint_leaves_nothing_behind_and_rerun_resumes(docker_ready: None, tmp_
         assert lg.samples is not None and len(lg.samples) == 8
         assert all(s.error is None for s in lg.samples)
     assert _labelled() == []
+
+
+def _start(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, env=env
+    )
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and not _labelled(env["SCHEMING_RUN_ID"]):
+        time.sleep(0.2)
+    assert _labelled(env["SCHEMING_RUN_ID"]), "no sandbox container appeared"
+    time.sleep(1.0)
+    return proc
+
+
+def _run_args(logs: Path, *more: str) -> list[str]:
+    return _scheming(
+        "run",
+        "--model",
+        "scripted/schemer",
+        "--model",
+        "scripted/benign",
+        "--scenario",
+        "oversight-subversion/*",
+        "--log-dir",
+        str(logs),
+        "--display",
+        "none",
+        "--max-samples",
+        "2",
+        *more,
+    )
+
+
+@pytest.mark.docker
+def test_sigterm_is_ctrl_c(docker_ready: None, tmp_path: Path) -> None:
+    env = {**os.environ, "SCHEMING_RUN_ID": f"test-{uuid.uuid4().hex[:8]}"}
+    proc = _start(_run_args(tmp_path / "logs"), env)
+    os.kill(proc.pid, signal.SIGTERM)
+    try:
+        out, _ = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+    assert proc.returncode in (130, 143), out.decode()[-2000:]
+    assert b"Traceback" not in out
+    assert _labelled(env["SCHEMING_RUN_ID"]) == [], "containers left after SIGTERM"
+    assert _labelled(env["SCHEMING_RUN_ID"], "network") == []
+    assert _labelled(env["SCHEMING_RUN_ID"], "volume") == []
+
+
+@pytest.mark.docker
+def test_killed_run_is_cleaned_resumed_and_counted_once(docker_ready: None, tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    killed_id = f"test-{uuid.uuid4().hex[:8]}"
+    proc = _start(_run_args(logs), {**os.environ, "SCHEMING_RUN_ID": killed_id})
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    time.sleep(2)
+    assert _labelled(killed_id), "SIGKILL should have left the run's containers"
+    assert json.loads((logs / ".scheming-run").read_text())["run_id"] == killed_id
+
+    # the next run in that log dir (a new run id) removes them, resumes, and counts once
+    env = {**os.environ, "SCHEMING_RUN_ID": f"test-{uuid.uuid4().hex[:8]}"}
+    summary = tmp_path / "summary.json"
+    r = subprocess.run(
+        _run_args(logs, "--summary-json", str(summary)),
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=env,
+    )
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert "an earlier run in" in r.stderr
+    assert _labelled(killed_id) == [] and _labelled(killed_id, "network") == []
+    assert _labelled(env["SCHEMING_RUN_ID"]) == []
+    rows = json.loads(summary.read_text())
+    assert sum(row["n"] for row in rows) == 16  # 2 models × 8 samples
+    report = subprocess.run(
+        _scheming("report", str(logs), "--out", str(tmp_path / "report"), "--no-plots"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert report.returncode == 0, report.stderr[-2000:]
+    table = json.loads((tmp_path / "report" / "table.json").read_text())
+    assert table["samples"] == 16, "a resumed run is counted once"
+
+    # running the finished log dir again: nothing to do, exit 0, the same table
+    again = subprocess.run(_run_args(logs), capture_output=True, text=True, timeout=300, env=env)
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+    assert "scripted/schemer" in again.stdout and "Traceback" not in again.stderr
+    assert _labelled(env["SCHEMING_RUN_ID"]) == []
+
+
+@pytest.mark.docker
+def test_a_failing_sample_does_not_stop_the_others(docker_ready: None, tmp_path: Path) -> None:
+    # scripted/schemer_copy exists only in transit-planner: grant-triage's samples error
+    env = {**os.environ, "SCHEMING_RUN_ID": f"test-{uuid.uuid4().hex[:8]}"}
+    summary = tmp_path / "summary.json"
+    r = subprocess.run(
+        _scheming(
+            "run",
+            "--model",
+            "scripted/schemer_copy",
+            "--scenario",
+            "oversight-subversion/*",
+            "--factor",
+            "nudge=strong",
+            "--log-dir",
+            str(tmp_path / "logs"),
+            "--summary-json",
+            str(summary),
+            "--display",
+            "none",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=env,
+    )
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    rows = {row["scenario"]: row for row in json.loads(summary.read_text())}
+    assert rows["oversight-subversion/transit-planner"]["errors"] == 0
+    assert rows["oversight-subversion/transit-planner"]["n"] == 2
+    assert rows["oversight-subversion/grant-triage"]["errors"] == 2
+    assert "sample(s) errored" in r.stderr
+    assert _labelled(env["SCHEMING_RUN_ID"]) == []
