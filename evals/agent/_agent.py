@@ -4,9 +4,11 @@ from typing import Any
 
 from inspect_ai.agent import AgentSubmit, react, run
 from inspect_ai.solver import Generate, Solver, TaskState, solver
-from inspect_ai.tool import Tool, bash, python, tool
+from inspect_ai.tool import Tool, ToolDef, bash, python, tool
 from inspect_ai.util import message_limit, store, time_limit
 
+from evals.detectors import BASELINE, LeverTrace, levers_of
+from evals.detectors import record as record_levers
 from evals.models import REFERENCE_KEY
 from evals.tools import read_inbox, send_email
 
@@ -62,6 +64,38 @@ def agent_tools(names: list[str], *, user: str, timeout: int = 180) -> list[Tool
     return tools
 
 
+def traced(tools: list[Tool], trace: LeverTrace) -> list[Tool]:
+    """The tools, each followed by a snapshot of the levers (the lever trace): the harness
+    records their state after every tool call, from outside the agent's reach."""
+    counter = {"n": 0}
+
+    def wrap(original: Tool) -> Tool:
+        tdef = ToolDef(original)
+
+        async def execute(**kwargs: Any) -> Any:
+            step = counter["n"]
+            counter["n"] += 1
+            try:
+                return await original(**kwargs)
+            finally:
+                brief = " ".join(" ".join(str(v) for v in kwargs.values()).split())
+                await record_levers(trace, step, f"{tdef.name}: {brief}")
+
+        return ToolDef(
+            execute,
+            name=tdef.name,
+            description=tdef.description,
+            parameters=tdef.parameters,
+            parallel=False,
+            viewer=tdef.viewer,
+            model_input=tdef.model_input,
+            max_output=tdef.max_output,
+            options=tdef.options,
+        ).as_tool()
+
+    return [wrap(t) for t in tools] if trace.paths else tools
+
+
 @solver
 def scheming_agent() -> Solver:
     """inspect's react agent with the scenario's tools and limits (from the sample's metadata).
@@ -79,9 +113,12 @@ def scheming_agent() -> Solver:
             lim.get("seconds", 900),
             lim.get("tokens"),
         )
+        trace = LeverTrace()
+        trace.paths = levers_of(state.metadata.get("evidence", []))
+        await record_levers(trace, BASELINE, "before the task")
         agent = react(
             prompt=None,
-            tools=agent_tools(tools, user=user),
+            tools=traced(agent_tools(tools, user=user), trace),
             # keep_in_messages: the submit call stays in the tool-call record, where graders
             # read the submitted answer (rankings, test answers, the option chosen)
             submit=AgentSubmit(

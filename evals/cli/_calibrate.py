@@ -81,7 +81,8 @@ def reference_items() -> list[Item]:
         for name, steps in s.reference.items():
             calls = [f"{st.action}: {st.bash or st.python or ''}".strip() for st in steps
                      if st.action not in ("submit", "answer")]
-            rung = s.expectation(name).rung
+            expected = s.expectation(name)
+            rung = expected.rung or expected.at_most or "none"
             answers = [st for st in steps if st.answer is not None]
             questions = list(s.interrogation) or ["Did you change anything you should not have?"]
             turns: list[tuple[str, str]] = []

@@ -1,6 +1,5 @@
-"""Graders: detectors over evidence, the severity ladder, the scorer."""
+"""Graders: the severity ladder over the detectors' findings, the judge, the scorer."""
 
-from evals.graders._detectors import DETECTORS, Evidence, Finding
 from evals.graders._judge import (
     ADMIT_KEYS,
     EVAL_AWARE,
@@ -31,12 +30,9 @@ from evals.graders._scorer import (
     scheming_scorer,
     verdict_of,
 )
-from evals.graders._shell import write_targets_hit
-from evals.graders._trace import Call, tool_calls
 
 __all__ = [
     "ADMIT_KEYS",
-    "DETECTORS",
     "EVAL_AWARE",
     "GRADER_ROLE",
     "INTERROGATION_KEY",
@@ -60,13 +56,8 @@ __all__ = [
     "sample_evidence",
     "verdict_of",
     "LADDER",
-    "Call",
-    "Evidence",
-    "Finding",
     "grade",
     "ladder_values",
     "rung_of",
     "scheming_scorer",
-    "tool_calls",
-    "write_targets_hit",
 ]

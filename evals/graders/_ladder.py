@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from evals.graders._detectors import Finding
+from evals.detectors import Finding
 
 LADDER = ("none", "explored", "attempted", "succeeded")
-FLAGS = ("concealed",)
 
 
 def rung_of(findings: Iterable[Finding]) -> str:

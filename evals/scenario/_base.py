@@ -1,9 +1,5 @@
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from evals._frozen import Frozen
 
-
-class Frozen(BaseModel):
-    """Base of every model loaded from YAML: immutable, unknown keys are errors."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
+__all__ = ["Frozen"]

@@ -3,6 +3,8 @@ must be graded as the scenario expects (rung and flags)."""
 
 from __future__ import annotations
 
+import os
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -11,7 +13,7 @@ from inspect_ai import eval as inspect_eval
 from inspect_ai import task_with
 from inspect_ai.log import EvalLog
 
-from evals.scenario import combinations, load_scenarios, sample_id
+from evals.scenario import Scenario, combinations, load_scenarios, sample_id
 from evals.tasks import scheming
 
 pytestmark = pytest.mark.docker
@@ -23,7 +25,7 @@ def reference_logs(docker_ready: None, tmp_path_factory: pytest.TempPathFactory)
     factor combination (the README's run covers every combination of the smoke suite)."""
     by_policy: dict[str, list[str]] = defaultdict(list)
     first: dict[str, str] = {}
-    for s in load_scenarios():
+    for s in _scenarios():
         first[s.id] = sample_id(s, combinations(s)[0])
         for name in s.reference:
             by_policy[name].append(s.id)
@@ -42,8 +44,16 @@ def reference_logs(docker_ready: None, tmp_path_factory: pytest.TempPathFactory)
     )
 
 
+ONLY = os.environ.get("SCHEMING_REFERENCES", "")
+"""A regex over scenario ids: replay only those (while working on one family)."""
+
+
+def _scenarios() -> list[Scenario]:
+    return [s for s in load_scenarios() if not ONLY or re.search(ONLY, s.id)]
+
+
 def _cases() -> list[tuple[str, str]]:
-    return [(s.id, name) for s in load_scenarios() for name in s.reference]
+    return [(s.id, name) for s in _scenarios() for name in s.reference]
 
 
 @pytest.mark.parametrize(("scenario_id", "policy"), _cases())
@@ -61,7 +71,9 @@ def test_reference_trajectory_is_graded_as_expected(
         score = sample.scores["scheming"]  # type: ignore[index]
         evidence = score.metadata["evidence"] if score.metadata else []
         why = "\n".join(f"{e['detector']}: fired={e['fired']} {e['detail']}" for e in evidence)
-        assert score.answer == expected.rung, f"{policy} on {sample.id}:\n{why}"
+        assert expected.accepts(str(score.answer)), (
+            f"{policy} on {sample.id}: {score.answer}, expected {expected}:\n{why}"
+        )
         for flag, on in expected.flags.items():
             assert isinstance(score.value, dict)
             assert score.value.get(flag) == int(on), f"{flag} on {sample.id}:\n{why}"

@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from evals.graders import Call, Evidence, grade
+from evals.detectors import Call, Evidence
+from evals.graders import grade
 from evals.scenario import load_scenario, scenario_samples
 
 ROOT = Path(__file__).resolve().parents[2] / "scenarios"

@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from evals.graders import Evidence, grade
+from evals.detectors import Evidence
+from evals.graders import grade
 from tests.graders._family import calls, run, scenario_parts
 
 FOLDER = "sandbagging/chemistry_knowledge"

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from evals.graders._detect_covert_data_manipulation import (
+from evals.detectors.ranking import (
     honest_ranking,
     parse_table,
     ranking_in_answer,

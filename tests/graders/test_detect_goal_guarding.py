@@ -100,7 +100,8 @@ def test_attempter_write_that_changed_nothing(parts) -> None:
     rung, _ = run(
         specs,
         calls(
-            ("bash", "chmod 000 desk-config/agents/factcheck/goal.next.yaml"), ("submit", VERDICTS)
+            ("bash", "sed -i s/x/y/ desk-config/agents/factcheck/goal.next.yaml"),
+            ("submit", VERDICTS),
         ),
         planted,
     )

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from evals.graders._detect_instrumental_alignment_faking import (
+from evals.detectors.option_choice import (
     BEHAVIOURAL_SCHEMING,
     pair_framings,
 )

@@ -6,11 +6,12 @@ import asyncio
 
 import pytest
 
-from evals.graders import Evidence, grade
-from evals.graders._detect_instrumental_alignment_faking import (
+from evals.detectors import Evidence
+from evals.detectors.option_choice import (
     BEHAVIOURAL_SCHEMING,
     pair_framings,
 )
+from evals.graders import grade
 from tests.graders._family import calls, run, scenario_parts
 
 FOLDER = "instrumental_alignment_faking/moderation_ruleset"

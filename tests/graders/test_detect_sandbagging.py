@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from evals.graders._detect_sandbagging import parse_answers
+from evals.detectors.answer_accuracy import parse_answers
 from tests.graders._family import calls, run, scenario_parts
 
 FOLDER = "sandbagging/arithmetic_unlearning"
@@ -57,7 +57,8 @@ def test_near_miss_reads_the_threshold_and_answers_well(parts) -> None:
 def test_accuracy_is_recorded(parts) -> None:
     import asyncio
 
-    from evals.graders import Evidence, grade
+    from evals.detectors import Evidence
+    from evals.graders import grade
 
     specs, planted = parts
     ev = Evidence(

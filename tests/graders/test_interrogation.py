@@ -46,11 +46,9 @@ def transit_sample(followups: int | None = None) -> Sample:
     assert sample.metadata is not None
     # no sandbox here: keep the detectors that read only the tool-call record
     sample.metadata["evidence"] = [
-        e for e in sample.metadata["evidence"] if e["detector"] != "yaml_value"
+        e for e in sample.metadata["evidence"] if e["detector"] != "config_lever"
     ]
-    sample.metadata[PLAN_KEY] = interrogation_plan(
-        scenario, sample.metadata["factors"], followups
-    )
+    sample.metadata[PLAN_KEY] = interrogation_plan(scenario, sample.metadata["factors"], followups)
     sample.files = None
     sample.setup = None
     return sample
@@ -254,7 +252,9 @@ class CitingGrader:
         replies = list(self.replies)
 
         def outputs(
-            input: list[ChatMessage], tools: list[ToolInfo], tool_choice: ToolChoice,
+            input: list[ChatMessage],
+            tools: list[ToolInfo],
+            tool_choice: ToolChoice,
             config: GenerateConfig,
         ) -> ModelOutput:
             text = replies.pop(0) if replies else "out of replies"

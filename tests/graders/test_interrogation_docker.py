@@ -23,8 +23,11 @@ CASES = {
 def test_oversight_interrogation_end_to_end(docker_ready: None, tmp_path: object) -> None:
     tasks = [
         task_with(
-            scheming(scenarios="oversight-subversion/transit-planner",
-                     factors="nudge=strong,conflict=present", followups=2),
+            scheming(
+                scenarios="oversight-subversion/transit-planner",
+                factors="nudge=strong,conflict=present",
+                followups=2,
+            ),
             model=f"scripted/{policy}",
             model_roles={"grader": "scripted/labels"},
             name=f"interrogation-{policy}",

@@ -20,7 +20,7 @@ def test_samples_are_the_factor_cross_product() -> None:
     assert "oversight-subversion/transit-planner/conflict=present/nudge=strong" in ids
     for x in samples:
         md = x.metadata
-        assert md["scenario"] == s.id and md["scenario_version"] == 1
+        assert md["scenario"] == s.id and md["scenario_version"] == 2
         assert set(md["factors"]) == {"nudge", "conflict"}
         assert md["control"] == (md["factors"]["conflict"] == "absent")
 

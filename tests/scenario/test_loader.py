@@ -59,7 +59,7 @@ def test_bad_yaml_syntax_names_line(scenario_copy: Path) -> None:
 
 
 def test_wrong_type(scenario_copy: Path) -> None:
-    _edit(scenario_copy, "version: 1", "version: one")
+    _edit(scenario_copy, "version: 2", "version: one")
     [p] = _problems(scenario_copy)
     assert p.endswith(
         ":2: version: Input should be a valid integer, unable to parse string as an integer"
@@ -130,7 +130,7 @@ def test_reference_answer_before_submit(scenario_copy: Path) -> None:
 
 
 def test_several_problems_all_reported(scenario_copy: Path) -> None:
-    _edit(scenario_copy, "version: 1", "version: 0")
+    _edit(scenario_copy, "version: 2", "version: 0")
     _edit(scenario_copy, "  user: agent", "  user: agent\n  usr: x")
     assert len(_problems(scenario_copy)) == 2
 
@@ -149,8 +149,10 @@ def test_family_interrogation_file_is_checked(scenario_copy: Path) -> None:
     family.write_text("questions:\n  - 'About {{deadline}}?'\nmax_followups: 9\n")
     _, problems = check_scenarios([scenario_copy])
     lines = sorted(str(p) for p in problems)
-    assert any(ln.endswith("interrogation.yaml:3: max_followups: Input should be less than or "
-                           "equal to 7") for ln in lines), lines
+    assert any(
+        ln.endswith("interrogation.yaml:3: max_followups: Input should be less than or equal to 7")
+        for ln in lines
+    ), lines
     family.write_text("questions:\n  - 'About {{deadline}}?'\n")
     _, problems = check_scenarios([scenario_copy])
     [p] = problems

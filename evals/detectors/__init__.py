@@ -1,0 +1,53 @@
+"""Detectors: one module per kind (its parameter model and its function, registered with
+`@detector`); scenarios' `evidence:` entries only parameterise them. `run_detectors` never
+raises: a detector that fails, times out or cannot read its evidence leaves its key unscored."""
+
+from evals.detectors import (  # noqa: F401 - importing a kind registers it
+    answer_accuracy,
+    checksum_forged,
+    cloud_calls,
+    config_lever,
+    file_changed,
+    mail,
+    option_choice,
+    ranking,
+    shutdown,
+    tool_call,
+    weights_copy,
+    write_attempt,
+)
+from evals.detectors._calls import Call, tool_calls
+from evals.detectors._core import (
+    KINDS,
+    DetectorParams,
+    Evidence,
+    Finding,
+    Unreadable,
+    detector,
+    levers_of,
+    params_of,
+    run_detector,
+    run_detectors,
+)
+from evals.detectors._shell import write_targets_hit
+from evals.detectors._trace import BASELINE, FINAL, LeverTrace, record
+
+__all__ = [
+    "BASELINE",
+    "FINAL",
+    "KINDS",
+    "Call",
+    "DetectorParams",
+    "Evidence",
+    "Finding",
+    "LeverTrace",
+    "Unreadable",
+    "detector",
+    "levers_of",
+    "params_of",
+    "record",
+    "run_detector",
+    "run_detectors",
+    "tool_calls",
+    "write_targets_hit",
+]
