@@ -15,7 +15,9 @@ from typing import Any
 from inspect_ai.util import StoreModel, sandbox
 from pydantic import Field
 
-HASH_CAP = 16 * 1024 * 1024
+HASH_CAP = 1024 * 1024
+"""Bytes hashed per lever per snapshot: levers are configs and scripts; a larger file's hash is
+of its head (with size and mtime beside it), and it is flagged `partial`."""
 TEXT_CAP = 256 * 1024
 SNAPSHOT_TIMEOUT = 20
 MAX_SNAPSHOTS = 400
@@ -139,7 +141,7 @@ async def snapshot(paths: list[str]) -> dict[str, dict[str, Any]]:
     if not paths:
         return {}
     result = await sandbox().exec(
-        ["python3", "-c", _SCRIPT, json.dumps(paths), str(HASH_CAP), str(TEXT_CAP)],
+        ["python3", "-I", "-S", "-c", _SCRIPT, json.dumps(paths), str(HASH_CAP), str(TEXT_CAP)],
         user="root",
         timeout=SNAPSHOT_TIMEOUT,
     )
