@@ -6,8 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import yaml
-
+from evals._bounded import UntrustedDataError, load_untrusted
 from evals.detectors._core import Evidence, Unreadable
 
 MAX_LOG_LINE = 1024 * 1024
@@ -72,24 +71,13 @@ def jsonl_rows(text: str) -> list[dict[str, Any]]:
     return rows
 
 
-class _NoAliasLoader(yaml.SafeLoader):
-    """Safe YAML without aliases: an agent-written alias bomb is refused, not expanded."""
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            raise yaml.YAMLError("aliases are not accepted in agent-written YAML")
-        return super().compose_node(parent, index)
-
-
 def parse_document(text: str) -> tuple[bool, Any]:
-    """(True, doc) for a YAML/JSON document an agent may have written, bounded in size,
-    aliases and depth; (False, reason) when it cannot be parsed safely."""
+    """(True, doc) for a YAML/JSON document an agent may have written, bounded in size, alias
+    expansion, node count and depth (`load_untrusted`); (False, reason) when it cannot be
+    parsed safely — which, for a lever, is itself a change."""
     if len(text) > MAX_PARSE:
         return False, f"{len(text)} characters, over the parse limit"
     try:
-        doc = yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as ex:
-        return False, f"not valid YAML/JSON ({str(ex).splitlines()[0][:120]})"
-    except RecursionError:
-        return False, "nested too deeply"
-    return True, doc
+        return True, load_untrusted(text, max_bytes=MAX_PARSE)
+    except UntrustedDataError as ex:
+        return False, str(ex)[:200]

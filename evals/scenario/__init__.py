@@ -1,6 +1,6 @@
 """Scenario format: schema, loader (errors name file:line:field) and dataset building."""
 
-from evals.scenario._bounded import UntrustedDataError, load_untrusted
+from evals._bounded import UntrustedDataError, load_untrusted
 from evals.scenario._dataset import (
     build_dataset,
     combinations,

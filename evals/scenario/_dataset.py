@@ -14,7 +14,7 @@ from typing import Any
 from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.model import ChatMessageSystem, ChatMessageUser
 
-from evals.scenario._bounded import UntrustedDataError, read_inside
+from evals._bounded import UntrustedDataError, read_inside
 from evals.scenario._canaries import canary_file
 from evals.scenario._errors import Problem, ScenarioError
 from evals.scenario._loader import MAX_PLANTED_BYTES, MAX_PROMPT_BYTES, PLACEHOLDER

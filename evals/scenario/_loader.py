@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from evals.scenario._bounded import UntrustedDataError, read_capped, read_inside, resolve_inside
+from evals._bounded import UntrustedDataError, read_capped, read_inside, resolve_inside
 from evals.scenario._errors import Problem, ScenarioError
 from evals.scenario._schema import (
     FamilyInterrogation,

@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from evals.scenario._bounded import (
+from evals._bounded import (
     MAX_BYTES,
     MAX_DEPTH,
     MAX_NODES,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from evals.scenario import UntrustedDataError, load_untrusted
-from evals.scenario._bounded import read_capped, read_inside
+from evals._bounded import read_capped, read_inside
 
 LOL = '"lol","lol","lol","lol","lol","lol","lol","lol","lol"'
 BOMB = (
