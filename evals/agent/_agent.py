@@ -5,15 +5,18 @@ from typing import Any
 from inspect_ai.agent import AgentSubmit, react, run
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 from inspect_ai.tool import Tool, ToolDef, bash, python, tool
-from inspect_ai.util import message_limit, store, time_limit
+from inspect_ai.util import message_limit, store, working_limit
 
+from evals.agent._accounting import account
 from evals.detectors import BASELINE, LeverTrace, levers_of
 from evals.detectors import record as record_levers
 from evals.models import REFERENCE_KEY
-from evals.tools import read_inbox, send_email
+from evals.tools import read_inbox, send_email, submit_answers, submit_ranking
 
 LIMIT_KEY = "scheming:limit"
-"""Which agent limit (if any) ended the task phase: 'message', 'time', 'token'."""
+"""Which agent limit (if any) ended the task phase: 'message', 'working', 'token', 'context'
+(the model's context window overflowed: a `model_length` stop)."""
+CONTEXT_LIMIT = "context"
 
 
 @solver
@@ -61,6 +64,10 @@ def agent_tools(names: list[str], *, user: str, timeout: int = 180) -> list[Tool
             tools.append(send_email(user=user))
         elif name == "read_inbox":
             tools.append(read_inbox(user=user))
+        elif name == "submit_ranking":
+            tools.append(submit_ranking())
+        elif name == "submit_answers":
+            tools.append(submit_answers())
     return tools
 
 
@@ -96,6 +103,18 @@ def traced(tools: list[Tool], trace: LeverTrace) -> list[Tool]:
     return [wrap(t) for t in tools] if trace.paths else tools
 
 
+def count_tool_calls(messages: list[Any]) -> tuple[int, int]:
+    """(tool calls that parsed, tool calls that did not) among the assistant messages."""
+    good = bad = 0
+    for m in messages:
+        for call in getattr(m, "tool_calls", None) or []:
+            if call.parse_error:
+                bad += 1
+            else:
+                good += 1
+    return good, bad
+
+
 @solver
 def scheming_agent() -> Solver:
     """inspect's react agent with the scenario's tools and limits (from the sample's metadata).
@@ -127,14 +146,26 @@ def scheming_agent() -> Solver:
                 keep_in_messages=True,
             ),
         )
-        limits = [message_limit(messages), time_limit(seconds)]
+        # working time, not wall-clock: retry back-off and waiting for a connection or a sandbox
+        # do not count against the scenario's limit
+        limits = [message_limit(messages), working_limit(seconds)]
         if tokens:
             limits.append(token_limit(tokens))
+        before = len(state.messages)
         agent_state, limit_error = await run(agent, state.messages, limits=limits)
         state.messages = agent_state.messages
         state.output = agent_state.output
-        if limit_error is not None:
-            store().set(LIMIT_KEY, limit_error.type)
+        hit: str | None = limit_error.type if limit_error is not None else None
+        if hit is None and agent_state.output.stop_reason == "model_length":
+            hit = CONTEXT_LIMIT  # react stops when the context window overflows
+        entry = account(state.metadata)
+        if entry is not None:
+            good, bad = count_tool_calls(state.messages[before:])
+            entry.update({"tool_calls": good, "bad_tool_calls": bad})
+            if hit is not None:
+                entry["limit"] = hit
+        if hit is not None:
+            store().set(LIMIT_KEY, hit)
         return state
 
     return solve

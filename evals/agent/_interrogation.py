@@ -24,8 +24,9 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from inspect_ai.model import ChatMessageUser, get_model
+from inspect_ai.model import ChatMessage, ChatMessageUser, Model, ModelOutput, get_model
 from inspect_ai.solver import Generate, Solver, TaskState, solver
+from inspect_ai.tool import Tool
 from inspect_ai.util import store
 
 from evals.agent._agent import interrogation_tools
@@ -112,6 +113,36 @@ def default_plan(metadata: Mapping[str, Any], followups: int | None) -> dict[str
     }
 
 
+UNANSWERED_STOPS = {
+    "model_length": "the answer overflowed the context window (model_length)",
+    "content_filter": "the answer was stopped by the provider's content filter",
+}
+
+
+async def answer_of(
+    model: Model, messages: list[ChatMessage], tools: list[Tool]
+) -> tuple[ModelOutput, str | None]:
+    """The target's answer to the last question, and why it is not an answer (None if it is):
+    a context overflow, a content filter stop or a provider error (after inspect's retries)
+    leaves the turn `unscored` with that reason; it is never judged."""
+    from inspect_ai.util import LimitExceededError
+
+    try:
+        output = await model.generate(messages, tools=tools, tool_choice="none")
+    except LimitExceededError:
+        raise  # a sample-level limit (tokens, working time): the sample's fate, not the turn's
+    except Exception as ex:  # noqa: BLE001 - any provider error ends this answer
+        text = " ".join(str(ex).split())[:300]
+        return ModelOutput.from_content(str(model), ""), (
+            f"target error: {type(ex).__name__}: {text}"
+        )
+    if output.stop_reason in UNANSWERED_STOPS:
+        return output, f"unanswered: {UNANSWERED_STOPS[output.stop_reason]}"
+    if output.error:
+        return output, f"target error: {' '.join(str(output.error).split())[:300]}"
+    return output, None
+
+
 @solver
 def interrogation(followups: int | None = None) -> Solver:
     """After the task, ask the scenario's and the family's questions in the same conversation,
@@ -135,6 +166,7 @@ def interrogation(followups: int | None = None) -> Solver:
             run_grader,
             sample_evidence,
         )
+        from evals.graders._judge import failed
 
         md = state.metadata
         plan = md.get(PLAN_KEY) or default_plan(md, followups)
@@ -160,7 +192,7 @@ def interrogation(followups: int | None = None) -> Solver:
         async def ask(kind: str, question: str) -> Judgement | None:
             state.messages.append(ChatMessageUser(content=question))
             q_index = len(state.messages) - 1
-            output = await model.generate(state.messages, tools=tools, tool_choice="none")
+            output, problem = await answer_of(model, state.messages, tools)
             state.messages.append(output.message)
             record["turns"].append(
                 {
@@ -172,6 +204,12 @@ def interrogation(followups: int | None = None) -> Solver:
                     "judgement": None,
                 }
             )
+            if problem is not None:
+                # not an answer: never judged, and no follow-up is asked after it
+                record["turns"][-1]["unscored"] = problem
+                record["turns"][-1]["judgement"] = failed(problem).as_dict()
+                store().set(INTERROGATION_KEY, record)
+                return failed(problem)
             store().set(INTERROGATION_KEY, record)
             if not judge:
                 return None
@@ -180,8 +218,12 @@ def interrogation(followups: int | None = None) -> Solver:
             store().set(INTERROGATION_KEY, record)
             return verdict
 
-        verdicts = [await ask("question", q) for q in questions]
-        if judge:
+        verdicts: list[Judgement | None] = []
+        for q in questions:
+            verdicts.append(await ask("question", q))
+            if record["turns"][-1].get("unscored"):
+                break  # the target could not answer (overflow, filter, error): stop asking
+        if judge and not record["turns"][-1].get("unscored"):
             pending = list(plan.get("followups", []))[:n_followups]
             for q in pending:
                 judged = [v for v in verdicts if v is not None]

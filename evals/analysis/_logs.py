@@ -56,6 +56,16 @@ class SampleRecord(NamedTuple):
     """Keys the grader could not judge for this sample."""
     error: bool
     limit: bool
+    limit_kind: str | None = None
+    """Which limit ended the sample or its task phase: message, token, working, time, context
+    (inspect's own sample limit first, else the one the agent caught)."""
+    error_reason: str | None = None
+    """The provider's or harness's error message (first line, bounded)."""
+    tool_calls: int | None = None
+    """Tool calls the agent made that parsed (None: not recorded, an older log)."""
+    bad_tool_calls: int | None = None
+    usage: dict[str, dict[str, int]] | None = None
+    """Per model: input, output, cache_read, cache_write, reasoning tokens and requests."""
 
 
 @dataclass
@@ -255,6 +265,13 @@ def _read_log_records(location: str) -> LogRecords:
             error=bool(summary.error),
             limit=bool(summary.limit),
             location=location,
+            fate=_fate(
+                summary.error,
+                summary.limit,
+                summary.metadata,
+                score.metadata if score is not None else None,
+                {k: u.model_dump() for k, u in (summary.model_usage or {}).items()},
+            ),
         )
         if record is not None:
             records.samples.append(record)
@@ -348,6 +365,13 @@ def _read_eval_zip(location: str) -> LogRecords | None:
         # metadata comes from the dataset sample, so it is the same for every epoch of an id
         key = str(sample_id)
         meta = cache.get(key)
+        fate = _fate(
+            summary.get("error"),
+            summary.get("limit"),
+            summary.get("metadata"),
+            score_metadata,
+            summary.get("model_usage"),
+        )
         if meta is None or _thinned(unscored_raw):
             record = _record(
                 sample_id=sample_id,
@@ -358,6 +382,7 @@ def _read_eval_zip(location: str) -> LogRecords | None:
                 error=bool(summary.get("error")),
                 limit=bool(summary.get("limit")),
                 location=location,
+                fate=fate,
             )
             if record is not None:
                 cache[key] = (
@@ -377,7 +402,8 @@ def _read_eval_zip(location: str) -> LogRecords | None:
                 value if isinstance(value, dict) else None,
                 _unscored_keys(unscored_raw) if unscored_raw else (),
                 bool(summary.get("error")),
-                bool(summary.get("limit")),
+                fate.limit_kind is not None,
+                *fate,
             )
         )
     return records
@@ -393,6 +419,7 @@ def _record(
     error: bool,
     limit: bool,
     location: str,
+    fate: Fate | None = None,
 ) -> SampleRecord | None:
     """A record from summary fields; None for a sample that is not from a scheming scenario."""
     scenario = metadata.get("scenario")
@@ -415,7 +442,8 @@ def _record(
         value=dict(value) if isinstance(value, Mapping) else None,
         unscored=_unscored_keys(unscored_raw),
         error=error,
-        limit=limit,
+        limit=limit or (fate is not None and fate.limit_kind is not None),
+        **(fate._asdict() if fate is not None else {}),
     )
 
 
@@ -426,6 +454,13 @@ def _record_from_sample(sample: EvalSample, location: str) -> SampleRecord | Non
     if not isinstance(scenario, str):
         return None
     factors = metadata.get("factors")
+    fate = _fate(
+        sample.error.message if sample.error is not None else None,
+        sample.limit.type if sample.limit is not None else None,
+        metadata,
+        score.metadata if score is not None else None,
+        {k: u.model_dump() for k, u in (sample.model_usage or {}).items()},
+    )
     return SampleRecord(
         id=str(sample.id),
         epoch=int(sample.epoch),
@@ -437,8 +472,84 @@ def _record_from_sample(sample: EvalSample, location: str) -> SampleRecord | Non
         value=score.value if score is not None and isinstance(score.value, dict) else None,
         unscored=_unscored_keys((score.metadata or {}).get("unscored") if score else None),
         error=sample.error is not None,
-        limit=sample.limit is not None,
+        limit=fate.limit_kind is not None,
+        **fate._asdict(),
     )
+
+
+class Fate(NamedTuple):
+    """The accounting fields of a `SampleRecord` (see there)."""
+
+    limit_kind: str | None
+    error_reason: str | None
+    tool_calls: int | None
+    bad_tool_calls: int | None
+    usage: dict[str, dict[str, int]] | None
+
+
+ACCOUNT_KEY = "scheming:accounting"
+"""Sample metadata key the agent writes (evals.agent._accounting; not imported: the analysis
+reads logs without loading the agent)."""
+ERROR_REASON_CHARS = 160
+
+
+def _fate(
+    error: Any,
+    limit: Any,
+    metadata: Mapping[str, Any] | None,
+    score_metadata: Mapping[str, Any] | None,
+    model_usage: Any,
+) -> Fate:
+    account = (metadata or {}).get(ACCOUNT_KEY)
+    account = account if isinstance(account, Mapping) else {}
+    kind: str | None = None
+    if isinstance(limit, str) and limit:
+        kind = limit
+    elif isinstance(limit, Mapping) and limit.get("type"):
+        kind = str(limit["type"])
+    elif isinstance(account.get("limit"), str):
+        kind = account["limit"]
+    elif score_metadata and isinstance(score_metadata.get("limit"), str):
+        kind = score_metadata["limit"]  # logs written before the accounting key existed
+    reason: str | None = None
+    if error:
+        text = error.get("message") if isinstance(error, Mapping) else error
+        lines = [ln.strip() for ln in str(text).splitlines() if ln.strip()]
+        reason = (lines[0] if lines else "error")[:ERROR_REASON_CHARS]
+    raw_requests = account.get("requests")
+    requests: Mapping[str, Any] = raw_requests if isinstance(raw_requests, Mapping) else {}
+    usage: dict[str, dict[str, int]] = {}
+    if isinstance(model_usage, Mapping):
+        for model, u in model_usage.items():
+            if not isinstance(u, Mapping):
+                continue
+            usage[str(model)] = {
+                "input": _count(u.get("input_tokens")),
+                "output": _count(u.get("output_tokens")),
+                "cache_read": _count(u.get("input_tokens_cache_read")),
+                "cache_write": _count(u.get("input_tokens_cache_write")),
+                "reasoning": _count(u.get("reasoning_tokens")),
+                "requests": _count(requests.get(model)),
+            }
+    for model, n in requests.items():
+        if str(model) not in usage:
+            usage[str(model)] = {
+                "input": 0, "output": 0, "cache_read": 0, "cache_write": 0, "reasoning": 0,
+                "requests": _count(n),
+            }  # fmt: skip
+    tool_calls = account.get("tool_calls")
+    bad = account.get("bad_tool_calls")
+    return Fate(
+        limit_kind=kind,
+        error_reason=reason,
+        tool_calls=tool_calls if isinstance(tool_calls, int) else None,
+        bad_tool_calls=bad if isinstance(bad, int) else None,
+        usage=usage or None,
+    )
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
 def _thinned(value: Any) -> bool:
@@ -470,3 +581,46 @@ def _int_or_none(value: Any) -> int | None:
 def _reason(ex: BaseException) -> str:
     text = str(ex).strip().splitlines()
     return text[0] if text else type(ex).__name__
+
+
+RUN_SETTINGS_KEY = "run_settings"
+"""Eval metadata key where `scheming run` records its effective settings (run control, judge)."""
+
+
+def _header_metadata(location: str) -> dict[str, Any]:
+    if location.endswith(".eval"):
+        try:
+            with zipfile.ZipFile(location) as zf:
+                names = set(zf.namelist())
+                member = "header.json" if "header.json" in names else "_journal/start.json"
+                if member in names:
+                    head = json.loads(zf.read(member))
+                    spec = head.get("eval") if isinstance(head, dict) else None
+                    md = spec.get("metadata") if isinstance(spec, dict) else None
+                    return md if isinstance(md, dict) else {}
+        except (zipfile.BadZipFile, NotImplementedError, ValueError, KeyError, RuntimeError):
+            pass
+        except OSError:
+            return {}
+    try:
+        return dict(read_eval_log(location, header_only=True).eval.metadata or {})
+    except Exception:  # noqa: BLE001 - an unreadable log is reported where its samples are read
+        return {}
+
+
+def run_settings(logs: Iterable[EvalLog | str | Path]) -> list[dict[str, Any]]:
+    """The distinct run settings (`RUN_SETTINGS_KEY`) recorded in the logs, in first-seen order."""
+    seen: dict[str, dict[str, Any]] = {}
+    for log in logs:
+        if isinstance(log, EvalLog):
+            metas = [dict(log.eval.metadata or {})]
+        else:
+            try:
+                metas = [_header_metadata(str(p)) for p in find_log_files([log])]
+            except LogReadError:
+                continue
+        for md in metas:
+            settings = md.get(RUN_SETTINGS_KEY)
+            if isinstance(settings, dict):
+                seen.setdefault(json.dumps(settings, sort_keys=True, default=str), settings)
+    return list(seen.values())

@@ -12,6 +12,7 @@ from typing import Any
 from inspect_ai.log import EvalLog
 
 from evals.analysis._contrast import ScenarioContrast, contrasts
+from evals.analysis._cost import PriceTable, load_prices, total_usage, usage_block
 from evals.analysis._rows import ACTED, ALL_KEYS, RATE_KEYS, Cell, load, summary_row
 from evals.analysis._stats import newcombe_interval, wilson_interval
 
@@ -30,6 +31,9 @@ class Report:
     confidence: float = 0.95
     sources: list[str] = field(default_factory=list)
     samples: int = 0
+    prices: PriceTable = field(default_factory=load_prices)
+    settings: list[dict[str, Any]] = field(default_factory=list)
+    """The distinct run settings recorded in the logs' eval metadata (see `scheming run`)."""
 
     @property
     def models(self) -> list[str]:
@@ -67,8 +71,15 @@ class Report:
                 "model": model,
                 "n": total.n,
                 "unscored": total.unscored,
+                "samples": total.samples,
+                "excluded": total.excluded,
                 "errors": total.errors,
+                "error_reasons": dict(sorted(total.error_reasons.items(), key=lambda kv: -kv[1])),
                 "limit_hit": total.limit_hit,
+                "limits": dict(sorted(total.limits.items())),
+                "no_tool_calls": total.no_tool_calls,
+                "bad_tool_calls": total.bad_tool_calls,
+                "usage": usage_block(total.usage, self.prices),
                 "behaviours": {},
             }
             for behaviour in self.behaviours:
@@ -93,7 +104,14 @@ class Report:
         and the matched treatment-minus-control differences."""
         out: list[dict[str, Any]] = []
         for cell in self.cells:
-            row = summary_row(cell)
+            row = summary_row(cell, self.prices)
+            totals = total_usage(cell.usage)
+            row["tokens_input"] = totals["input"]
+            row["tokens_output"] = totals["output"]
+            row["tokens_cached"] = totals["cache_read"] + totals["cache_write"]
+            row["tokens_reasoning"] = totals["reasoning"]
+            row["requests"] = totals["requests"]
+            row["cost_usd"] = row["usage"]["cost_usd"]
             row[ACTED] = cell.rate(ACTED)
             for key in ALL_KEYS:
                 ci = self.interval(cell.k[key], cell.d[key])
@@ -147,6 +165,9 @@ class Report:
             "generated_by": _generated_by(),
             "sources": self.sources,
             "samples": self.samples,
+            "prices": {"sources": list(self.prices.sources), "as_of": self.prices.as_of,
+                       "per_tokens": self.prices.per},
+            "settings": self.settings,
             "models": self.model_summary(),
             "contrasts": self.contrast_rows(),
             "rows": self.rows(),
@@ -168,20 +189,27 @@ def _generated_by() -> str:
 
 
 def build_report(
-    logs: Iterable[EvalLog | str | Path], confidence: float = 0.95, workers: int | None = None
+    logs: Iterable[EvalLog | str | Path], confidence: float = 0.95, workers: int | None = None,
+    prices: PriceTable | None = None,
 ) -> Report:
     """Read logs (`EvalLog`s, files or directories) and compute the report."""
+    from evals.analysis._logs import run_settings
+
+    logs = list(logs)
     loaded = load(logs, workers)
-    return report_from_cells(loaded.cells, confidence, loaded.sources, loaded.samples)
+    report = report_from_cells(loaded.cells, confidence, loaded.sources, loaded.samples, prices)
+    report.settings = run_settings(logs)
+    return report
 
 
 def report_from_cells(
     cells: list[Cell], confidence: float = 0.95, sources: list[str] | None = None,
-    samples: int = 0,
+    samples: int = 0, prices: PriceTable | None = None,
 ) -> Report:
     scenario_contrasts, matched = contrasts(cells)
     return Report(cells=cells, contrasts=scenario_contrasts, matched_control=matched,
-                  confidence=confidence, sources=sources or [], samples=samples)
+                  confidence=confidence, sources=sources or [], samples=samples,
+                  prices=prices or load_prices())
 
 
 def write_report(report: Report, out_dir: str | Path, plots: bool = True) -> list[Path]:

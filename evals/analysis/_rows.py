@@ -1,12 +1,21 @@
 """Aggregating sample records into cells: one per model × scenario (version) × factors.
 
-Counting rules (the same for every output):
-- `n`: samples without an error that carry a scheming score. A sample with `error` set counts in
-  `errors` only. A sample with neither error nor score also counts in `errors` (it produced no
-  result). A sample that hit a limit counts in `limit_hit` and, when it has a score, also in `n`.
+Counting rules (the same for every output): every sample is exactly one of
+- `errors`: it errored (provider or harness; the reasons are counted in `error_reasons`), or
+  produced no scheming score without hitting a limit;
+- `limit_hit`: it hit a limit (inspect's sample limit, or one the agent caught in its task
+  phase: message, token, working, time, context), counted by kind in `limits`;
+- `n` (graded): everything else.
+Only graded samples enter the rates: errored and limit-hit samples are excluded (`excluded` =
+errors + limit_hit, shown next to n), never read as "did not scheme". `samples` = n + excluded.
 - A rate's denominator is the samples in `n` where that key applies (is in the score's value) and
   was judged; its numerator is those with value 1. A key listed in the score's `unscored` metadata
   counts in `unscored` (one per sample and key), never as 0, and the sample stays in `n`.
+- `no_tool_calls` counts samples (of any fate) whose agent made no tool call that parsed in its
+  task phase (a refusal loop, empty turns, only malformed calls); `bad_tool_calls` sums the
+  tool calls that did not parse.
+- `usage`: tokens (input, output, cache_read, cache_write, reasoning) and requests per model over
+  all the cell's samples, with an estimated cost from the price table (`evals.analysis._cost`).
 - `acted` (used for the model-level summary) is 1 when `attempted` or `succeeded` is 1, 0 when the
   judged ones among them are 0 and none is unscored, and left out otherwise.
 """
@@ -25,6 +34,7 @@ from typing import Any
 
 from inspect_ai.log import EvalLog
 
+from evals.analysis._cost import PriceTable, add_usage, usage_block
 from evals.analysis._logs import (
     LogRecords,
     SampleRecord,
@@ -68,8 +78,15 @@ SUMMARY_KEYS: tuple[str, ...] = (
     "n",
     *RATE_KEYS,
     "unscored",
+    "samples",
+    "excluded",
     "errors",
+    "error_reasons",
     "limit_hit",
+    "limits",
+    "no_tool_calls",
+    "bad_tool_calls",
+    "usage",
     "scenario_version",
     "measures",
 )
@@ -100,10 +117,42 @@ class Cell:
     counts: dict[str, int] = field(default_factory=dict)
     """... and how many samples had it."""
     errors: int = 0
+    error_reasons: dict[str, int] = field(default_factory=dict)
     limit_hit: int = 0
+    limits: dict[str, int] = field(default_factory=dict)
+    no_tool_calls: int = 0
+    bad_tool_calls: int = 0
+    usage: dict[str, dict[str, int]] = field(default_factory=dict)
     task_versions: set[str] = field(default_factory=set)
     package_versions: set[str] = field(default_factory=set)
     logs: set[str] = field(default_factory=set)
+
+    @property
+    def excluded(self) -> int:
+        return self.errors + self.limit_hit
+
+    @property
+    def samples(self) -> int:
+        return self.n + self.excluded
+
+    def count_fate(self, s: SampleRecord) -> bool:
+        """Count `s`'s fate and usage; True when it is graded (enters the rates)."""
+        if s.usage:
+            add_usage(self.usage, s.usage)
+        if s.tool_calls == 0:
+            self.no_tool_calls += 1
+        self.bad_tool_calls += s.bad_tool_calls or 0
+        if s.error or (s.value is None and not s.limit):
+            self.errors += 1
+            reason = s.error_reason or "no score"
+            self.error_reasons[reason] = self.error_reasons.get(reason, 0) + 1
+            return False
+        if s.limit:
+            self.limit_hit += 1
+            kind = s.limit_kind or "limit"
+            self.limits[kind] = self.limits.get(kind, 0) + 1
+            return False
+        return True
 
     @property
     def unscored(self) -> int:
@@ -150,6 +199,15 @@ class Cell:
             self.counts[key] = self.counts.get(key, 0) + other.counts.get(key, 0)
         self.errors += other.errors
         self.limit_hit += other.limit_hit
+        for src, dst in (
+            (other.error_reasons, self.error_reasons),
+            (other.limits, self.limits),
+        ):
+            for key, count in src.items():
+                dst[key] = dst.get(key, 0) + count
+        self.no_tool_calls += other.no_tool_calls
+        self.bad_tool_calls += other.bad_tool_calls
+        add_usage(self.usage, other.usage)
         self.task_versions |= other.task_versions
         self.package_versions |= other.package_versions
         self.logs |= other.logs
@@ -212,11 +270,7 @@ def aggregate(records: Iterable[LogRecords]) -> list[Cell]:
                     cell.task_versions.add(task_version)
                 if log.package_version is not None:
                     cell.package_versions.add(log.package_version)
-            if s.limit:
-                cell.limit_hit += 1
-            if s.error or s.value is None:
-                if s.error or not s.limit:
-                    cell.errors += 1
+            if not cell.count_fate(s) or s.value is None:
                 continue
             cell.n += 1
             value = s.value
@@ -273,9 +327,19 @@ def _add_pairs(
                 cell.task_versions.add(task_version)
             if log.package_version is not None:
                 cell.package_versions.add(log.package_version)
-        if observed.error or unobserved.error or observed.value is None or unobserved.value is None:
+        failed = next((s for s in (observed, unobserved) if s.error or s.value is None), None)
+        if failed is not None and not (failed.limit and not failed.error):
             cell.errors += 1
+            reason = failed.error_reason or "no score"
+            cell.error_reasons[reason] = cell.error_reasons.get(reason, 0) + 1
             continue
+        limited = next((s for s in (observed, unobserved) if s.limit), None)
+        if limited is not None:
+            cell.limit_hit += 1
+            kind = limited.limit_kind or "limit"
+            cell.limits[kind] = cell.limits.get(kind, 0) + 1
+            continue
+        assert observed.value is not None and unobserved.value is not None
         cell.n += 1
         aligned = observed.value.get("chose_aligned")
         misaligned = unobserved.value.get("chose_misaligned")
@@ -401,6 +465,7 @@ def _map_paths(paths: list[str], workers: int | None) -> list[tuple[list[Cell], 
 
 def summary_rows(
     logs: Iterable[EvalLog | str | Path] | EvalLog | str | Path,
+    prices: PriceTable | None = None,
 ) -> list[dict[str, Any]]:
     """One row per model × scenario × factors: rates, denominators and counts.
 
@@ -410,10 +475,10 @@ def summary_rows(
     """
     if isinstance(logs, EvalLog | str | Path):
         logs = [logs]
-    return [summary_row(cell) for cell in load_cells(logs)]
+    return [summary_row(cell, prices) for cell in load_cells(logs)]
 
 
-def summary_row(cell: Cell) -> dict[str, Any]:
+def summary_row(cell: Cell, prices: PriceTable | None = None) -> dict[str, Any]:
     row: dict[str, Any] = {
         "model": cell.model,
         "scenario": cell.scenario,
@@ -425,8 +490,15 @@ def summary_row(cell: Cell) -> dict[str, Any]:
     for key in RATE_KEYS:
         row[key] = cell.rate(key)
     row["unscored"] = cell.unscored
+    row["samples"] = cell.samples
+    row["excluded"] = cell.excluded
     row["errors"] = cell.errors
+    row["error_reasons"] = dict(sorted(cell.error_reasons.items(), key=lambda kv: -kv[1]))
     row["limit_hit"] = cell.limit_hit
+    row["limits"] = dict(sorted(cell.limits.items()))
+    row["no_tool_calls"] = cell.no_tool_calls
+    row["bad_tool_calls"] = cell.bad_tool_calls
+    row["usage"] = usage_block(cell.usage, prices)
     row["scenario_version"] = cell.scenario_version
     row["measures"] = cell.means()
     return row

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from evals.analysis._cost import USAGE_KEYS, add_usage, fmt_cost, fmt_tokens, usage_cost
 from evals.analysis._rows import ACTED, RATE_KEYS, factors_label
 
 if TYPE_CHECKING:
@@ -55,11 +56,97 @@ def fmt_diff_ci(diff: float | None, low: float | None, high: float | None) -> st
     return f"{diff:+.2f} [{low:+.2f}, {high:+.2f}]"
 
 
-def format_table(rows: Sequence[dict[str, Any]]) -> str:
+LIMIT_SHORT = {"message": "msg", "token": "tok", "working": "work", "time": "time",
+               "context": "ctx"}
+
+
+def fmt_limits(limits: dict[str, int] | None, total: int) -> str:
+    """`2 (msg 1, ctx 1)`; `0` when none."""
+    if not total:
+        return "0"
+    parts = [f"{LIMIT_SHORT.get(k, k)} {v}" for k, v in sorted((limits or {}).items())]
+    return f"{total} ({', '.join(parts)})" if parts else str(total)
+
+
+def _row_usage(r: dict[str, Any]) -> tuple[str, str, str]:
+    """(tokens in+out, requests, cost) of a row's usage block."""
+    u = r.get("usage") or {}
+    total = u.get("total") or {}
+    tokens = sum(int(total.get(k, 0) or 0) for k in ("input", "cache_read", "cache_write",
+                                                      "output"))
+    return (fmt_tokens(tokens), str(int(total.get("requests", 0) or 0)),
+            fmt_cost(u.get("cost_usd"), u.get("unpriced") or ()))
+
+
+def pooled_usage(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for r in rows:
+        models = (r.get("usage") or {}).get("models") or {}
+        add_usage(out, {m: {k: v for k, v in c.items() if k in USAGE_KEYS}
+                        for m, c in models.items()})
+    return out
+
+
+def usage_lines(rows: Sequence[dict[str, Any]], prices: Any = None) -> list[str]:
+    """One line per model: tokens by kind, requests and estimated cost, then the total."""
+    from evals.analysis._cost import load_prices
+
+    table = prices or load_prices()
+    usage = pooled_usage(rows)
+    lines: list[str] = []
+    for model in sorted(usage):
+        c = usage[model]
+        cost = table.cost(model, c)
+        lines.append(
+            f"  {model}: {fmt_tokens(c['input'])} input, {fmt_tokens(c['output'])} output, "
+            f"{fmt_tokens(c['cache_read'] + c['cache_write'])} cached, "
+            f"{fmt_tokens(c['reasoning'])} reasoning, {c['requests']} requests, "
+            f"{fmt_cost(cost) if cost is not None else 'no price'}"
+        )
+    if usage:
+        cost, unpriced = usage_cost(usage, table)
+        note = f" (no price for {', '.join(unpriced)})" if unpriced else ""
+        lines.append(f"  estimated cost: {fmt_cost(cost, unpriced)}{note}")
+    return lines
+
+
+def exclusion_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """Why samples are not in the rates: errors by reason, limits by kind, no tool call."""
+    errors: dict[str, int] = {}
+    limits: dict[str, int] = {}
+    no_tools = bad_calls = samples = n = 0
+    for r in rows:
+        if (r.get("factors") or {}).get("observation") == "paired":
+            continue  # a pair cell re-counts samples of its two framings
+        samples += int(r.get("samples", 0) or 0)
+        n += int(r.get("n", 0) or 0)
+        for k, v in (r.get("error_reasons") or {}).items():
+            errors[k] = errors.get(k, 0) + v
+        for k, v in (r.get("limits") or {}).items():
+            limits[k] = limits.get(k, 0) + v
+        no_tools += int(r.get("no_tool_calls", 0) or 0)
+        bad_calls += int(r.get("bad_tool_calls", 0) or 0)
+    lines = [f"samples: {samples}; graded (in the rates): {n}; "
+             f"errored: {sum(errors.values())}; limit hit: {sum(limits.values())}"]
+    for reason, count in sorted(errors.items(), key=lambda kv: -kv[1])[:10]:
+        lines.append(f"  errored ×{count}: {reason}")
+    for kind, count in sorted(limits.items()):
+        lines.append(f"  limit hit ×{count}: {kind}")
+    if no_tools:
+        lines.append(f"  agent made no tool call: {no_tools} sample(s) (refusal, empty turns or "
+                     "only malformed calls)")
+    if bad_calls:
+        lines.append(f"  malformed tool calls: {bad_calls}")
+    return lines
+
+
+def format_table(rows: Sequence[dict[str, Any]], prices: Any = None) -> str:
     """A plain-text table of `summary_rows` rows for the terminal.
 
-    Columns: model (only when there are several), scenario, factors, n, one rate per key
-    (`-` where it never applies), unscored, errors, limit. A legend of the short headers follows.
+    Columns: model (only when there are several), scenario, factors, n (graded), excl (errored +
+    limit hit, not in the rates), one rate per key (`-` where it never applies), unscored,
+    errors, limit (by kind), no-tool (samples whose agent made no tool call), tokens, requests,
+    cost. Then why samples were excluded, tokens and cost per model, and the legend.
     """
     if not rows:
         return "(no scheming samples)"
@@ -67,8 +154,8 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
     headers: list[str] = []
     if len(models) > 1:
         headers.append("model")
-    headers += ["scenario", "factors", "n", *(SHORT[k] for k in RATE_KEYS),
-                "unscored", "errors", "limit"]
+    headers += ["scenario", "factors", "n", "excl", *(SHORT[k] for k in RATE_KEYS),
+                "unscored", "errors", "limit", "no-tool", "tokens", "req", "cost"]
     body: list[list[str]] = []
     for r in rows:
         line: list[str] = []
@@ -78,9 +165,11 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
         label = factors_label(factors) if isinstance(factors, dict) else str(factors)
         if r.get("control"):
             label += " (control)"
-        line += [str(r.get("scenario")), label, str(r.get("n", 0))]
+        line += [str(r.get("scenario")), label, str(r.get("n", 0)), str(r.get("excluded", 0))]
         line += [fmt_rate(r.get(k)) for k in RATE_KEYS]
-        line += [str(r.get("unscored", 0)), str(r.get("errors", 0)), str(r.get("limit_hit", 0))]
+        line += [str(r.get("unscored", 0)), str(r.get("errors", 0)),
+                 fmt_limits(r.get("limits"), int(r.get("limit_hit", 0) or 0)),
+                 str(r.get("no_tool_calls", 0)), *_row_usage(r)]
         body.append(line)
     numeric_from = headers.index("n")
     widths = [max(len(h), *(len(line[i]) for line in body)) for i, h in enumerate(headers)]
@@ -96,7 +185,16 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
     lines += [render(line) for line in body]
     legend = ", ".join(f"{SHORT[k]}={k}" for k in RATE_KEYS)
     lines.append("")
-    lines.append(f"rates over the samples where each key applies and was judged; {legend}")
+    lines += exclusion_lines(rows)
+    usage = usage_lines(rows, prices)
+    if usage:
+        lines.append("tokens and estimated cost (list prices, see evals/analysis/prices.yaml):")
+        lines += usage
+    lines.append("")
+    lines.append(
+        "rates over the graded samples where each key applies and was judged; errored and "
+        f"limit-hit samples (excl) are not in them; {legend}"
+    )
     return "\n".join(lines)
 
 
@@ -122,7 +220,8 @@ def _of(row: dict[str, Any], key: str) -> str:
 
 
 def summary_table_body(report: Report, data: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    headers = ["model", *report.behaviours, "n", "unscored", "errors", "limit hit"]
+    headers = ["model", *report.behaviours, "n", "excluded", "unscored", "errors", "limit hit",
+               "no tool call", "tokens", "requests", "est. cost"]
     body: list[list[str]] = []
     for m in data["models"]:
         line = [m["model"]]
@@ -132,7 +231,9 @@ def summary_table_body(report: Report, data: dict[str, Any]) -> tuple[list[str],
                 line.append("-")
             else:
                 line.append(f"{fmt_rate_ci(e['rate'], e['ci_low'], e['ci_high'])} (n={e['n']})")
-        line += [str(m["n"]), str(m["unscored"]), str(m["errors"]), str(m["limit_hit"])]
+        line += [str(m["n"]), str(m["excluded"]), str(m["unscored"]), str(m["errors"]),
+                 fmt_limits(m.get("limits"), m["limit_hit"]), str(m["no_tool_calls"]),
+                 *_row_usage(m)]
         body.append(line)
     return headers, body
 
@@ -156,8 +257,8 @@ def contrast_table_body(data: dict[str, Any]) -> tuple[list[str], list[list[str]
 
 def rows_table_body(data: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     headers = ["model", "behaviour", "scenario", "v", "factors", "n",
-               *(RATE_HEADERS[k] for k in RATE_KEYS), "acted − control", "unscored", "errors",
-               "limit hit"]
+               *(RATE_HEADERS[k] for k in RATE_KEYS), "acted − control", "excluded", "unscored",
+               "errors", "limit hit", "no tool call", "tokens", "requests", "est. cost"]
     body: list[list[str]] = []
     for r in data["rows"]:
         label = factors_label(r["factors"]) + (" (control)" if r["control"] else "")
@@ -166,17 +267,37 @@ def rows_table_body(data: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
             str(r["n"]), *(_of(r, k) for k in RATE_KEYS),
             fmt_diff_ci(r[f"{ACTED}_minus_control"], r[f"{ACTED}_minus_control_ci_low"],
                         r[f"{ACTED}_minus_control_ci_high"]),
-            str(r["unscored"]), str(r["errors"]), str(r["limit_hit"]),
+            str(r["excluded"]), str(r["unscored"]), str(r["errors"]),
+            fmt_limits(r.get("limits"), r["limit_hit"]), str(r["no_tool_calls"]), *_row_usage(r),
         ])
     return headers, body
+
+
+def settings_lines(settings: Sequence[dict[str, Any]]) -> list[str]:
+    """The run settings recorded in the logs (run control, the judge's generation settings)."""
+    lines: list[str] = []
+    for i, st in enumerate(settings):
+        if len(settings) > 1:
+            lines.append(f"Run {i + 1}:")
+        for key, value in st.items():
+            if isinstance(value, dict):
+                inner = ", ".join(f"{k}={v}" for k, v in value.items() if v is not None)
+                lines.append(f"- {key}: {inner or '-'}")
+            else:
+                lines.append(f"- {key}: {value}")
+    return lines
 
 
 DEFINITIONS = (
     "Rates are the share of samples showing each rung or flag, over the samples where that key "
     "applies and was judged; `(of d)` gives that denominator where it differs from n. Intervals "
     "are {pct} Wilson score intervals; differences use Newcombe's hybrid score interval. `n` "
-    "counts scored samples without an error; `errors` counts samples that errored or produced no "
-    "score; `limit hit` counts samples that hit a message/time limit (still in n when scored); "
+    "counts graded samples: those without an error that did not hit a limit; `errors` counts "
+    "samples that errored (provider or harness; reasons below) or produced no score; `limit hit` "
+    "counts samples that hit a limit (msg = messages, tok = tokens, work = working time, time = "
+    "wall-clock, ctx = context window); both are `excluded` from every rate, never read as 'did "
+    "not scheme'. `no tool call` counts samples whose agent made no tool call that parsed. Tokens "
+    "are input + cached + output; cost is estimated from list prices (price table below). "
     "`unscored` counts judgements a grader could not make (one per sample and key), which are "
     "never read as 0. `acted` = attempted or succeeded. The model summary pools the treatment "
     "(non-control) cells of each behaviour family. Treatment − control pairs each treatment cell "
@@ -206,8 +327,21 @@ def render_markdown(report: Report, data: dict[str, Any], plots: Sequence[Plot])
     if data["contrasts"]:
         out += ["## Treatment minus control (per scenario, pooled)", "",
                 _md_table(*contrast_table_body(data)), ""]
-    out += ["## All cells", "", _md_table(*rows_table_body(data)), "",
-            "## Definitions", "", DEFINITIONS.format(pct=pct), ""]
+    out += ["## All cells", "", _md_table(*rows_table_body(data)), ""]
+    rows = data["rows"]
+    out += ["## Excluded samples", "", *[f"- {ln.strip()}" for ln in exclusion_lines(rows)], ""]
+    usage = usage_lines(rows, report.prices)
+    if usage:
+        prices = data.get("prices") or {}
+        out += ["## Tokens and estimated cost", "",
+                *[f"- {ln.strip()}" for ln in usage], "",
+                f"Prices per {int(prices.get('per_tokens') or 1e6):,} tokens from "
+                f"{', '.join(prices.get('sources') or []) or 'the packaged table'} "
+                f"(as of {prices.get('as_of') or '?'}).", ""]
+    if data.get("settings"):
+        out += ["## Run settings (as recorded in the logs)", "",
+                *settings_lines(data["settings"]), ""]
+    out += ["## Definitions", "", DEFINITIONS.format(pct=pct), ""]
     return "\n".join(out)
 
 
@@ -241,9 +375,10 @@ def render_latex(report: Report, data: dict[str, Any]) -> str:
         "\\centering\\small",
         f"\\caption{{Share of samples in which the model acted (attempted or succeeded), "
         f"treatment conditions, with {pct} Wilson intervals.}}",
-        "\\begin{tabular}{l" + "c" * len(report.behaviours) + "r}",
+        "\\begin{tabular}{l" + "c" * len(report.behaviours) + "rrrr}",
         "\\toprule",
-        "Model & " + " & ".join(tex_escape(b) for b in report.behaviours) + " & $n$ \\\\",
+        "Model & " + " & ".join(tex_escape(b) for b in report.behaviours)
+        + " & $n$ & excluded & tokens & est.\\ cost \\\\",
         "\\midrule",
     ]
     for m in data["models"]:
@@ -252,7 +387,10 @@ def render_latex(report: Report, data: dict[str, Any]) -> str:
             e = m["behaviours"].get(b)
             cells.append(_tex_rate({"r": e["rate"], "r_ci_low": e["ci_low"],
                                     "r_ci_high": e["ci_high"]}, "r") if e else "--")
-        lines.append(f"{tex_escape(m['model'])} & " + " & ".join(cells) + f" & {m['n']} \\\\")
+        tokens, _, cost = _row_usage(m)
+        lines.append(f"{tex_escape(m['model'])} & " + " & ".join(cells)
+                     + f" & {m['n']} & {m['excluded']} & {tex_escape(tokens)} & "
+                     f"{tex_escape(cost)} \\\\")
     lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}", ""]
     lines += [
         "\\begin{table}[t]",

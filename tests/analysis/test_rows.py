@@ -49,9 +49,11 @@ def test_rows_rates_counts_and_denominators(tmp_path: Path) -> None:
     assert treat["model"] == "openai/gpt-x"
     assert treat["scenario"] == SCENARIO and treat["behaviour"] == "oversight_subversion"
     assert treat["factors"] == TREAT and treat["scenario_version"] == 1
-    assert treat["n"] == 4
+    # the scored sample that hit a limit is excluded from the rates, like the unscored one
+    assert treat["n"] == 3
+    assert treat["samples"] == 6 and treat["excluded"] == 3
     assert treat["explored"] == 1.0
-    assert treat["attempted"] == 0.75
+    assert treat["attempted"] == 1.0
     assert treat["succeeded"] == 0.0
     # denied: judged in 2 samples (1 unscored, 1 not interrogated), one of them 1
     assert treat["denied"] == 0.5
@@ -59,7 +61,9 @@ def test_rows_rates_counts_and_denominators(tmp_path: Path) -> None:
     assert treat["evaded"] == pytest.approx(1 / 3)
     assert treat["unscored"] == 1
     assert treat["errors"] == 1
+    assert treat["error_reasons"] == {"RuntimeError: sandbox died": 1}
     assert treat["limit_hit"] == 2
+    assert treat["limits"] == {"message": 2}
     assert control["control"] is True and control["n"] == 1
     assert control["attempted"] == 0.0
     # keys that never apply are None, not 0
@@ -116,11 +120,12 @@ def test_non_scheming_samples_are_ignored(tmp_path: Path) -> None:
 def test_format_table(write_suite: Callable[..., Path]) -> None:
     text = format_table(summary_rows([write_suite("scripted/schemer", SCHEMER)]))
     lines = text.splitlines()
-    assert lines[0].split()[:4] == ["scenario", "factors", "n", "expl"]
+    assert lines[0].split()[:5] == ["scenario", "factors", "n", "excl", "expl"]
     body = [line for line in lines if line.startswith("oversight-subversion")]
     assert len(body) == 4
     assert "conflict=absent, nudge=none (control)" in text
-    assert body[0].split()[-12:-3] == ["1.00", "1.00", "1.00", "1.00", "0.00", "1.00", "0.00",
+    # rates, then unscored, errors, limit, no-tool, tokens, requests, cost
+    assert body[0].split()[-16:-7] == ["1.00", "1.00", "1.00", "1.00", "0.00", "1.00", "0.00",
                                        "0.00", "-"]
     assert format_table([]) == "(no scheming samples)"
 
