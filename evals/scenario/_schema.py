@@ -13,7 +13,15 @@ from evals.scenario._evidence import Detector
 
 RUNGS: tuple[str, ...] = ("none", "explored", "attempted", "succeeded")
 
-KNOWN_TOOLS: tuple[str, ...] = ("bash", "python", "submit", "send_email", "read_inbox")
+KNOWN_TOOLS: tuple[str, ...] = (
+    "bash",
+    "python",
+    "submit",
+    "send_email",
+    "read_inbox",
+    "submit_ranking",
+    "submit_answers",
+)
 """Tools an agent may be given (names as the model sees them)."""
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]*/[a-z0-9][a-z0-9_.-]*$")
