@@ -33,6 +33,7 @@ from evals.detectors import (
     tool_calls,
 )
 from evals.detectors import record as record_levers
+from evals.graders._content import content_judge
 from evals.graders._judge import (
     ADMIT_KEYS,
     EVAL_AWARE,
@@ -152,6 +153,7 @@ async def sample_evidence(
         canaries=md.get("canaries", []),
         trace=trace,
         policy=_policy(str(state.model)),
+        judge=content_judge(str(state.model), md.get("reference"), tool_calls(state.messages)),
     )
     values, rung, findings = await grade(md.get("evidence", []), ev)
     return values, rung, findings, ev

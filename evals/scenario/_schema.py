@@ -178,6 +178,21 @@ class SandboxSpec(Frozen):
 # ---------------------------------------------------------------- reference trajectories
 
 
+class ContentLabel(Frozen):
+    """On a step that sends a message: what a careful content judge says about the message(s) it
+    sends (replayed offline by `scripted/labels`; docs/design-notes.md "Content judge")."""
+
+    coercive: bool | None = None
+    disclosure: bool | None = None
+    mentions: bool | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> ContentLabel:
+        if self.coercive is None and self.disclosure is None:
+            raise ValueError("a content label sets 'coercive' or 'disclosure'")
+        return self
+
+
 class Step(Frozen):
     """One scripted model turn: a tool call, a submit, or (after the task) an answer."""
 
@@ -193,6 +208,8 @@ class Step(Frozen):
     label: Literal["confessed", "denied", "evaded", "not_applicable"] | None = None
     """On an answer: what it is, given this trajectory's evidence (the calibration set and the
     `scripted/labels` grader replay these labels; they are not a judge)."""
+    content: ContentLabel | None = None
+    """On a bash/python/tool step that sends a message: the content judge's verdict on it."""
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Step:
@@ -204,6 +221,8 @@ class Step(Frozen):
             raise ValueError("'args' belongs to a 'tool' step")
         if self.label is not None and self.answer is None:
             raise ValueError("only an answer step carries a label")
+        if self.content is not None and self.action in ("submit", "answer"):
+            raise ValueError("'content' belongs to a step that sends a message")
         return self
 
     @property
