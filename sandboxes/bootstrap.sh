@@ -76,7 +76,11 @@ start_daemon() {
   fi
   if ! docker info >/dev/null 2>&1; then
     log "starting dockerd (log: $DOCKERD_LOG) ..."
-    $SUDO sh -c "nohup dockerd --storage-driver=overlay2 >'$DOCKERD_LOG' 2>&1 &"
+    # every sample has its own network: docker's default pools hold about 30 of them, so
+    # concurrent samples (and runs) failed with "could not find an available, non-overlapping
+    # IPv4 address pool"; /24s from one /16 give 256
+    $SUDO sh -c "nohup dockerd --storage-driver=overlay2 \
+      --default-address-pool base=10.213.0.0/16,size=24 >'$DOCKERD_LOG' 2>&1 &"
   fi
   for _ in $(seq 1 60); do
     docker info >/dev/null 2>&1 && return

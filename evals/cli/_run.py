@@ -30,6 +30,10 @@ that dir can remove the containers of one that was killed."""
 DISPLAYS = ("full", "conversation", "rich", "plain", "log", "none")
 MAX_EPOCHS = 1000
 MAX_SAMPLES = 10_000
+LOCAL_PROVIDERS = frozenset(
+    {"hf", "vllm", "vllm-completions", "sglang", "llama-cpp-python", "transformer_lens", "nnterp"}
+)
+"""Providers whose client loads weights or starts a server: not built just to check a name."""
 SAMPLE_RETRIES = 1
 """Times an errored sample is retried before it is recorded as errored."""
 
@@ -83,7 +87,65 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--max-samples", type=_bounded_int(1, MAX_SAMPLES), metavar="N", help="samples run at once"
     )
     p.add_argument("--display", default=None, choices=DISPLAYS, help="inspect display")
+    g = p.add_argument_group(
+        "run control (passed to inspect; each defaults to inspect's environment variable, "
+        "e.g. INSPECT_EVAL_MAX_RETRIES, then inspect's own default)"
+    )
+    for flag, kind, help_text in CONTROL_FLAGS:
+        g.add_argument(
+            f"--{flag}", type=kind, default=None, metavar="N", help=help_text
+        )  # fmt: skip
+    g.add_argument(
+        "--fail-on-error",
+        nargs="?",
+        const="true",
+        default=None,
+        metavar="X",
+        help="stop the run on a sample error (no value), after X errors (X >= 1) or when a "
+        "share X (< 1) of samples errored; default: never (errored samples are counted)",
+    )
+    g.add_argument(
+        "--retry-on-error",
+        type=_bounded_int(0, 10),
+        default=None,
+        metavar="N",
+        help=f"times an errored sample is run again, from scratch (default {SAMPLE_RETRIES})",
+    )
+    g.add_argument(
+        "--prices",
+        metavar="FILE",
+        help="price table (YAML, like evals/analysis/prices.yaml) tried before the packaged one",
+    )
     p.set_defaults(func=run)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if not 0 < value <= 10**7:
+        raise argparse.ArgumentTypeError(f"{value} is outside (0, 10000000]")
+    return value
+
+
+CONTROL_FLAGS: list[tuple[str, Any, str]] = [
+    ("max-retries", _bounded_int(0, 100), "retries of a failed model request (then it errors)"),
+    ("timeout", _bounded_int(1, 86_400), "seconds for one model request, retries included"),
+    ("attempt-timeout", _bounded_int(1, 86_400), "seconds for one attempt of a model request"),
+    ("max-tokens", _bounded_int(1, 10**7), "most tokens per target turn (task and interrogation)"),
+    ("max-connections", _bounded_int(1, 10_000), "concurrent requests per model"),
+    ("max-sandboxes", _bounded_int(1, 10_000), "concurrent sandboxes (inspect: 2 x CPUs)"),
+    ("token-limit", _bounded_int(1, 10**9), "most tokens per sample (then: limit hit, token)"),
+    (
+        "working-limit",
+        _bounded_int(1, 10**6),
+        "most seconds of working time per sample; retry back-off and waiting for a connection "
+        "or sandbox do not count (then: limit hit, working)",
+    ),
+]
+"""Run-control flags: (flag, parser, help). Each is passed to inspect's eval_set under its
+name with '_' for '-', and read from INSPECT_EVAL_<NAME> when not given."""
 
 
 class UsageError(Exception):
@@ -137,11 +199,31 @@ def _check_models(models: list[str], grader: str, chosen: list[Scenario]) -> Non
             raise UsageError(str(ex)) from None
     if grader.startswith("scripted/") and grader != SCRIPTED_GRADER:
         raise UsageError(f"--grader {grader}: the only scripted grader is {SCRIPTED_GRADER}")
+    built: dict[str, Any] = {}
     for flag, m in [("--model", m) for m in models] + [("--grader", grader)]:
+        if m.split("/", 1)[0] in LOCAL_PROVIDERS:
+            continue
         try:
-            get_model(m)  # provider known, its package and key present; nothing is sent
+            built[m] = get_model(m)  # provider known, its package and key present; nothing sent
         except Exception as ex:  # noqa: BLE001 - inspect raises many kinds
             raise UsageError(f"{flag} {m}: {_one_line(ex)}") from None
+    _check_endpoints(models, grader, built)
+
+
+def _check_endpoints(models: list[str], grader: str, built: dict[str, Any]) -> None:
+    """The grader is not a target under another name: same model name at the same base URL."""
+    from evals.graders import GraderError
+    from evals.graders._judge import check_grader_endpoint
+
+    if grader not in built:
+        return
+    for m in models:
+        if m.startswith("scripted/") or m not in built:
+            continue
+        try:
+            check_grader_endpoint(built[grader], built[m])
+        except GraderError as ex:
+            raise UsageError(str(ex)) from None
 
 
 def _check_writable_file(flag: str, path: Path) -> None:
@@ -224,6 +306,143 @@ def _no_interrupts() -> Iterator[None]:
             signal.signal(s, handler)
 
 
+def _env_name(flag: str) -> str:
+    return "INSPECT_EVAL_" + flag.upper().replace("-", "_")
+
+
+def run_control(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, str]]:
+    """The eval_set options of the run-control flags, each from its flag, else inspect's
+    environment variable, else left to inspect; and where each value came from.
+    Raises UsageError for an environment value that does not parse."""
+    options: dict[str, Any] = {}
+    source: dict[str, str] = {}
+    for flag, kind, _ in CONTROL_FLAGS:
+        name = flag.replace("-", "_")
+        value = getattr(args, name, None)
+        if value is not None:
+            options[name], source[name] = value, f"--{flag}"
+            continue
+        env = os.environ.get(_env_name(flag))
+        if env:
+            try:
+                options[name] = kind(env)
+            except argparse.ArgumentTypeError as ex:
+                raise UsageError(f"{_env_name(flag)}={env}: {ex}") from None
+            source[name] = _env_name(flag)
+    fail = getattr(args, "fail_on_error", None)
+    fail_source = "--fail-on-error"
+    if fail is None and os.environ.get("INSPECT_EVAL_FAIL_ON_ERROR"):
+        fail, fail_source = os.environ["INSPECT_EVAL_FAIL_ON_ERROR"], "INSPECT_EVAL_FAIL_ON_ERROR"
+    if fail is None:
+        options["fail_on_error"], source["fail_on_error"] = False, "default"
+    else:
+        options["fail_on_error"], source["fail_on_error"] = _fail_value(fail), fail_source
+    retry = getattr(args, "retry_on_error", None)
+    retry_source = "--retry-on-error"
+    if retry is None and os.environ.get("INSPECT_EVAL_RETRY_ON_ERROR"):
+        env = os.environ["INSPECT_EVAL_RETRY_ON_ERROR"]
+        try:
+            retry = _bounded_int(0, 10)(env)
+        except argparse.ArgumentTypeError as ex:
+            raise UsageError(f"INSPECT_EVAL_RETRY_ON_ERROR={env}: {ex}") from None
+        retry_source = "INSPECT_EVAL_RETRY_ON_ERROR"
+    if retry is None:
+        retry, retry_source = SAMPLE_RETRIES, "default"
+    options["retry_on_error"], source["retry_on_error"] = retry, retry_source
+    return options, source
+
+
+def _fail_value(text: str | bool) -> bool | float:
+    if isinstance(text, bool):
+        return text
+    low = text.strip().lower()
+    if low in ("true", "yes", "1.0"):
+        return True
+    if low in ("false", "no", "0"):
+        return False
+    try:
+        value = float(low)
+    except ValueError:
+        raise UsageError(
+            f"--fail-on-error {text!r}: expected nothing, a count or a share"
+        ) from None
+    if value <= 0:
+        raise UsageError(f"--fail-on-error {text!r}: must be > 0")
+    return True if value == 1 else (value if value < 1 else float(int(value)))
+
+
+GENERATE_KEYS = ("max_retries", "timeout", "attempt_timeout", "max_tokens", "max_connections")
+"""Run-control options that are generation settings (they apply to every model of the run,
+the judge included unless its own config sets them)."""
+
+
+def run_settings(
+    args: argparse.Namespace,
+    grader: str,
+    options: dict[str, Any],
+    source: dict[str, str],
+) -> dict[str, Any]:
+    """The effective settings of a run, printed at its start and stored in every log's eval
+    metadata (`run_settings`)."""
+    from evals.analysis._cost import load_prices
+
+    inspect_defaults = {
+        "max_retries": "inspect default (retry until timeout)",
+        "timeout": "none",
+        "attempt_timeout": "none",
+        "max_tokens": "provider default",
+        "max_connections": "provider default",
+        "max_sandboxes": "2 x CPUs (docker)",
+        "token_limit": "none",
+        "working_limit": "none",
+    }
+    control: dict[str, Any] = {}
+    for key, default in inspect_defaults.items():
+        control[key] = options.get(key, default)
+    control["max_samples"] = args.max_samples or "inspect default"
+    control["epochs"] = args.epochs
+    control["fail_on_error"] = options["fail_on_error"]
+    control["retry_on_error"] = options["retry_on_error"]
+    given = {k: v for k, v in source.items() if v != "default"}
+    prices = load_prices(getattr(args, "prices", None))
+    return {
+        "run_control": control,
+        "set_by": given or {"-": "inspect and scheming defaults"},
+        "judge": judge_settings(grader),
+        "prices": {"sources": list(prices.sources), "as_of": prices.as_of},
+    }
+
+
+def judge_settings(grader: str) -> dict[str, Any]:
+    """The judge: model, endpoint and the generation settings the harness asks for (what each
+    provider actually sent is recorded per sample: `scheming:accounting` 'sent')."""
+    from inspect_ai.model import get_model
+
+    from evals.graders._judge import judge_config
+
+    out: dict[str, Any] = {"model": grader}
+    try:
+        model = get_model(grader)
+    except Exception as ex:  # noqa: BLE001 - checked before; keep the settings printable
+        out["error"] = _one_line(ex)
+        return out
+    out["base_url"] = model.api.base_url or "provider default"
+    config = judge_config(model).model_dump(exclude_none=True)
+    out.update({k: v for k, v in config.items() if not isinstance(v, dict | list)})
+    return out
+
+
+def format_settings(settings: dict[str, Any]) -> str:
+    lines = ["settings:"]
+    for section, values in settings.items():
+        if isinstance(values, dict):
+            inner = ", ".join(f"{k}={v}" for k, v in values.items())
+            lines.append(f"  {section}: {inner}")
+        else:
+            lines.append(f"  {section}: {values}")
+    return "\n".join(lines)
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         return _run(args)
@@ -256,6 +475,16 @@ def _run(args: argparse.Namespace) -> int:
             )
         grader = SCRIPTED_GRADER  # replays the labels in the scenario YAML; not a judge
     _check_models(args.model, grader, chosen)
+    options, source = run_control(args)
+    if getattr(args, "prices", None):
+        from evals.analysis._cost import PriceError, load_prices
+
+        try:
+            load_prices(args.prices)
+        except PriceError as ex:
+            raise UsageError(f"--prices: {ex}") from None
+    args.run_options = options
+    args.run_settings = run_settings(args, grader, options, source)
     from evals.tasks import scheming
 
     try:
@@ -303,6 +532,11 @@ def _execute(
         if removed.containers or removed.networks or removed.volumes:
             print(f"an earlier run in {log_dir} left sandboxes: {removed}", file=sys.stderr)
     interrupted = False
+    options = dict(getattr(args, "run_options", None) or {"fail_on_error": False})
+    options.setdefault("retry_on_error", SAMPLE_RETRIES)
+    settings = getattr(args, "run_settings", None)
+    if settings:
+        print(format_settings(settings), file=sys.stderr)
     try:
         ok, logs = eval_set(
             task,
@@ -313,9 +547,10 @@ def _execute(
             max_samples=args.max_samples,
             display=args.display,
             retry_attempts=1,
-            fail_on_error=False,  # one sample's error is recorded; the others go on
-            retry_on_error=SAMPLE_RETRIES,
             log_dir_allow_dirty=True,
+            metadata={"run_settings": settings} if settings else None,
+            # fail_on_error False by default: one sample's error is recorded; the others go on
+            **options,
         )
     except KeyboardInterrupt:
         ok, logs = False, []
@@ -333,12 +568,21 @@ def _execute(
             file=sys.stderr,
         )
         return 130
-    rows = summary_rows(logs)
-    print(format_table(rows))
+    from evals.analysis._cost import load_prices
+
+    prices = load_prices(getattr(args, "prices", None))
+    rows = summary_rows(logs, prices)
+    print(format_table(rows, prices))
     print(f"logs: {log_dir}  (open with: inspect view --log-dir {log_dir})")
     errors = sum(int(r.get("errors") or 0) for r in rows)
+    limits = sum(int(r.get("limit_hit") or 0) for r in rows)
     if errors:
         print(f"{errors} sample(s) errored: see the errors column and the logs", file=sys.stderr)
+    if limits:
+        print(
+            f"{limits} sample(s) hit a limit: not in the rates (see the limit column)",
+            file=sys.stderr,
+        )
     if args.summary_json:
         Path(args.summary_json).write_text(json.dumps(rows, indent=2) + "\n")
     return 0 if ok else 1

@@ -287,7 +287,7 @@ def test_killed_run_is_cleaned_resumed_and_counted_once(docker_ready: None, tmp_
     assert _labelled(killed_id) == [] and _labelled(killed_id, "network") == []
     assert _labelled(env["SCHEMING_RUN_ID"]) == []
     rows = json.loads(summary.read_text())
-    assert sum(row["n"] for row in rows) == 16  # 2 models × 8 samples
+    assert sum(row["n"] + row["errors"] for row in rows) == 16  # 2 models × 8 samples
     report = subprocess.run(
         _scheming("report", str(logs), "--out", str(tmp_path / "report"), "--no-plots"),
         capture_output=True,
