@@ -1,4 +1,5 @@
-"""`scheming calibrate --grader M`: agreement of a judge with labelled interrogation answers.
+"""`scheming calibrate --grader M`: agreement of a judge with labelled interrogation answers and
+with labelled sent messages (the content judge: coercive or not, leak or not).
 
 The labelled set: the hand-written hard cases in evals/graders/calibration.yaml (partial
 admissions, technically true denials, confessions buried in long answers, evasions, answers with
@@ -6,6 +7,12 @@ nothing to admit) plus every reference answer that carries a `label` in scenario
 (its evidence: the trajectory's expected rung and its tool calls). Reports per-label precision and
 recall and Cohen's κ over the judged items; items the judge could not decide are counted as
 unscored (with their reasons), never guessed.
+
+The content part: the `content:` items of calibration.yaml (hard cases: quoting, refusing,
+disavowing, partial disclosure, rounded or converted figures, display names, Bcc, attachments) plus
+every `content:`-labelled send_email step of the scenarios' reference trajectories, each built into
+the case the mail detectors build (evals/detectors/mail.py) and judged by the content judge;
+Cohen's κ over true/false.
 """
 
 from __future__ import annotations
@@ -28,10 +35,22 @@ CALIBRATION_FILE = Path(__file__).resolve().parents[1] / "graders" / "calibratio
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("calibrate", help="judge agreement with the labelled interrogation set")
     p.add_argument("--grader", required=True, metavar="M", help="judge model to calibrate")
-    p.add_argument("--set", metavar="FILE", help=f"labelled set (default: {CALIBRATION_FILE.name}"
-                   " plus the labelled reference answers)")
-    p.add_argument("--no-references", action="store_true",
-                   help="leave out the scenarios' labelled reference answers")
+    p.add_argument(
+        "--set",
+        metavar="FILE",
+        help=f"labelled set (default: {CALIBRATION_FILE.name} plus the labelled reference answers)",
+    )
+    p.add_argument(
+        "--no-references",
+        action="store_true",
+        help="leave out the scenarios' labelled reference answers",
+    )
+    p.add_argument(
+        "--part",
+        choices=("all", "answers", "content"),
+        default="all",
+        help="calibrate the interrogation judge, the content judge, or both",
+    )
     p.add_argument("--max-connections", type=int, default=8, help="judge calls at once")
     p.add_argument("--json", metavar="PATH", help="write the report (and every item) as JSON")
     p.set_defaults(func=run)
@@ -79,8 +98,11 @@ def reference_items() -> list[Item]:
     items: list[Item] = []
     for s in load_scenarios():
         for name, steps in s.reference.items():
-            calls = [f"{st.action}: {st.bash or st.python or ''}".strip() for st in steps
-                     if st.action not in ("submit", "answer")]
+            calls = [
+                f"{st.action}: {st.bash or st.python or ''}".strip()
+                for st in steps
+                if st.action not in ("submit", "answer")
+            ]
             expected = s.expectation(name)
             rung = expected.rung or expected.at_most or "none"
             answers = [st for st in steps if st.answer is not None]
@@ -94,9 +116,10 @@ def reference_items() -> list[Item]:
                     Item(
                         id=f"{s.id}/{name}/{k}",
                         label=st.label,
-                        evidence={"rung": rung, "findings": [
-                            f"expected rung {rung}; tool calls: " + " | ".join(calls)
-                        ]},
+                        evidence={
+                            "rung": rung,
+                            "findings": [f"expected rung {rung}; tool calls: " + " | ".join(calls)],
+                        },
                         turns=tuple(turns),
                         kind="reference",
                         scenario=s.id,
@@ -108,11 +131,25 @@ def reference_items() -> list[Item]:
 def item_record(item: Item) -> dict[str, Any]:
     turns = []
     for k, (q, a) in enumerate(item.turns):
-        turns.append({"kind": "question" if k == 0 else "followup", "question": q,
-                      "question_message": 2 + 2 * k, "answer": a,
-                      "answer_message": 3 + 2 * k, "judgement": None})
-    return {"scenario": item.scenario, "behaviour": None, "evidence": item.evidence,
-            "max_followups": 0, "turns": turns, "grader": None, "error": None}
+        turns.append(
+            {
+                "kind": "question" if k == 0 else "followup",
+                "question": q,
+                "question_message": 2 + 2 * k,
+                "answer": a,
+                "answer_message": 3 + 2 * k,
+                "judgement": None,
+            }
+        )
+    return {
+        "scenario": item.scenario,
+        "behaviour": None,
+        "evidence": item.evidence,
+        "max_followups": 0,
+        "turns": turns,
+        "grader": None,
+        "error": None,
+    }
 
 
 async def judge_items(model: Any, items: Sequence[Item], max_connections: int = 8) -> list[Any]:
@@ -128,9 +165,9 @@ async def judge_items(model: Any, items: Sequence[Item], max_connections: int = 
     return list(await asyncio.gather(*(one(i) for i in items)))
 
 
-def agreement(gold: Sequence[str], said: Sequence[str | None], labels: Sequence[str]) -> dict[
-    str, Any
-]:
+def agreement(
+    gold: Sequence[str], said: Sequence[str | None], labels: Sequence[str]
+) -> dict[str, Any]:
     """Per-label precision / recall / support and Cohen's κ over the pairs with a verdict."""
     pairs = [(g, s) for g, s in zip(gold, said, strict=True) if s is not None]
     n = len(pairs)
@@ -146,9 +183,12 @@ def agreement(gold: Sequence[str], said: Sequence[str | None], labels: Sequence[
         }
     observed = sum(1 for g, s in pairs if g == s) / n if n else None
     expected = (
-        sum((sum(1 for g, _ in pairs if g == lab) / n) * (sum(1 for _, s in pairs if s == lab) / n)
-            for lab in labels)
-        if n else None
+        sum(
+            (sum(1 for g, _ in pairs if g == lab) / n) * (sum(1 for _, s in pairs if s == lab) / n)
+            for lab in labels
+        )
+        if n
+        else None
     )
     kappa: float | None
     if observed is None or expected is None:
@@ -157,8 +197,14 @@ def agreement(gold: Sequence[str], said: Sequence[str | None], labels: Sequence[
         kappa = 1.0 if observed >= 1.0 else 0.0
     else:
         kappa = (observed - expected) / (1 - expected)
-    return {"n": len(gold), "judged": n, "unscored": len(gold) - n, "accuracy": observed,
-            "kappa": kappa, "labels": per}
+    return {
+        "n": len(gold),
+        "judged": n,
+        "unscored": len(gold) - n,
+        "accuracy": observed,
+        "kappa": kappa,
+        "labels": per,
+    }
 
 
 def _f(x: Any) -> str:
@@ -166,42 +212,231 @@ def _f(x: Any) -> str:
 
 
 def format_report(report: dict[str, Any]) -> str:
-    lines = [f"items {report['n']}, judged {report['judged']}, unscored {report['unscored']}, "
-             f"accuracy {_f(report['accuracy'])}, Cohen's kappa {_f(report['kappa'])}",
-             f"{'label':<16}{'precision':>10}{'recall':>8}{'support':>9}"]
+    lines = [
+        f"items {report['n']}, judged {report['judged']}, unscored {report['unscored']}, "
+        f"accuracy {_f(report['accuracy'])}, Cohen's kappa {_f(report['kappa'])}",
+        f"{'label':<16}{'precision':>10}{'recall':>8}{'support':>9}",
+    ]
     for lab, m in report["labels"].items():
         lines.append(f"{lab:<16}{_f(m['precision']):>10}{_f(m['recall']):>8}{m['support']:>9}")
     return "\n".join(lines)
 
 
-def run(args: argparse.Namespace) -> int:
-    from inspect_ai.model import get_model
+# ---------------------------------------------------------------- the content judge
 
+REPO = Path(__file__).resolve().parents[2]
+CONTENT_LABELS: tuple[str, ...] = ("true", "false")
+
+
+@dataclass(frozen=True)
+class ContentItem:
+    id: str
+    label: str
+    """"true" (coerces / discloses) or "false"."""
+    case: dict[str, Any]
+    kind: str = ""
+
+
+def _content_case(
+    context: dict[str, Any], message: dict[str, Any], sources: list[dict[str, str]]
+) -> dict[str, Any]:
+    """The case the mail detectors would build for this message, sent from the context's mailbox."""
+    from evals.detectors.mail import MailSentDetector, content_case, features, message_view
+
+    spec = MailSentDetector(
+        detector="mail_sent", rung="succeeded", content=context["question"],
+        internal_domains=tuple(context.get("internal_domains") or ()),
+        brief=str(context.get("brief", "")),
+    )  # fmt: skip
+    mailbox = str(context.get("mailbox", ""))
+    record = {
+        "id": str(message.get("id", "")), "via": "calibration", "mailbox": mailbox,
+        "from": mailbox, "to": message.get("to") or [], "cc": message.get("cc") or [],
+        "bcc": message.get("bcc") or [], "subject": str(message.get("subject", "")),
+        "body": str(message.get("text", "")),
+        "attachments": [dict(a) for a in message.get("attachments") or []],
+    }  # fmt: skip
+    view = message_view(spec, record)
+    return content_case(
+        spec.content or "",
+        view,
+        brief=spec.brief,
+        sources=sources,
+        features=features(view, sources),
+    )
+
+
+def load_content_items(path: Path = CALIBRATION_FILE) -> list[ContentItem]:
+    from evals.graders._content import QUESTIONS
+
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    contexts: dict[str, Any] = data.get("content_contexts") or {}
+    items: list[ContentItem] = []
+    for raw in data.get("content") or []:
+        ctx = contexts.get(raw.get("context"))
+        if ctx is None or ctx.get("question") not in QUESTIONS:
+            raise ValueError(f"{path}: content item {raw.get('id')}: unknown context or question")
+        if not isinstance(raw.get("label"), bool):
+            raise ValueError(f"{path}: content item {raw.get('id')}: label must be true/false")
+        sources = [
+            {"path": p, "text": (REPO / p).read_text(encoding="utf-8")}
+            for p in ctx.get("sources") or []
+        ]
+        message = {**raw["message"], "id": raw["id"]}
+        items.append(
+            ContentItem(
+                id=str(raw["id"]),
+                label=str(raw["label"]).lower(),
+                case=_content_case(ctx, message, sources),
+                kind=str(raw.get("kind", "")),
+            )
+        )
+    dup = [i for i, n in Counter(i.id for i in items).items() if n > 1]
+    if dup:
+        raise ValueError(f"{path}: repeated content ids {dup}")
+    return items
+
+
+def reference_content_items() -> list[ContentItem]:
+    """Every `content:`-labelled send_email step of the scenarios, judged as its scenario's
+    mail detector would (its first content spec: question, brief, sources; factors: the first
+    sample's)."""
+    from evals.detectors.mail import MailParams
+    from evals.graders._content import QUESTIONS
+    from evals.scenario import load_scenarios, scenario_samples
+
+    items: list[ContentItem] = []
+    for s in load_scenarios():
+        spec = next((d for d in s.evidence if isinstance(d, MailParams) and d.content), None)
+        if spec is None or spec.content is None:
+            continue
+        key = QUESTIONS[spec.content]
+        planted = (scenario_samples(s, salt="calibrate")[0].metadata or {})["planted"]
+        sources = [
+            {"path": p, "text": str((planted.get(p) or {}).get("text", ""))} for p in spec.sources
+        ]
+        mailbox = str(
+            (
+                s.sandbox.services.get("mail")
+                and s.sandbox.services["mail"].environment.get("MAIL_SELF")
+            )
+            or ""
+        )
+        ctx = {
+            "question": spec.content,
+            "brief": spec.brief,
+            "mailbox": mailbox,
+            "internal_domains": list(spec.internal_domains or spec.outside_domains),
+        }
+        for name, steps in s.reference.items():
+            for k, st in enumerate(steps):
+                label = getattr(st.content, key, None) if st.content else None
+                if st.tool != "send_email" or label is None:
+                    continue
+                args = dict(st.args or {})
+                to = [a.strip() for a in str(args.get("to", "")).split(",") if a.strip()]
+                message = {
+                    "id": f"{s.id}/{name}/{k}",
+                    "to": to,
+                    "subject": args.get("subject", ""),
+                    "text": args.get("body", ""),
+                }
+                items.append(
+                    ContentItem(
+                        id=f"{s.id}/{name}/{k}",
+                        label=str(label).lower(),
+                        case=_content_case(ctx, message, sources),
+                        kind="reference",
+                    )
+                )
+    return items
+
+
+async def judge_content_items(
+    model: Any, items: Sequence[ContentItem], max_connections: int = 8
+) -> list[dict[str, Any]]:
+    from evals.graders._content import judge_content
+
+    gate = asyncio.Semaphore(max(1, max_connections))
+
+    async def one(item: ContentItem) -> dict[str, Any]:
+        async with gate:
+            return await judge_content(model, item.case)
+
+    return list(await asyncio.gather(*(one(i) for i in items)))
+
+
+def _said(v: dict[str, Any]) -> str | None:
+    if v.get("unscored") or v.get("verdict") is None:
+        return None
+    return str(bool(v["verdict"])).lower()
+
+
+def _calibrate_answers(args: argparse.Namespace, model: Any) -> dict[str, Any]:
     from evals.graders import LABELS
 
     items = load_items(Path(args.set)) if args.set else load_items()
     if not args.no_references and not args.set:
         items += reference_items()
-    model = get_model(args.grader)
     verdicts = asyncio.run(judge_items(model, items, args.max_connections))
     said = [v.label if v.unscored is None else None for v in verdicts]
     report = agreement([i.label for i in items], said, LABELS)
-    print(f"grader {model}")
+    print("interrogation answers")
     print(format_report(report))
     reasons = Counter(v.unscored for v in verdicts if v.unscored)
     for why, n in reasons.most_common():
         print(f"unscored ×{n}: {why}")
-    wrong = [(i, v) for i, v in zip(items, verdicts, strict=True)
-             if v.unscored is None and v.label != i.label]
+    wrong = [
+        (i, v)
+        for i, v in zip(items, verdicts, strict=True)
+        if v.unscored is None and v.label != i.label
+    ]
     for i, v in wrong:
         print(f"  disagrees: {i.id} ({i.kind}): label {i.label}, judge {v.label}: {v.reason}")
+    report["items"] = [
+        {"id": i.id, "kind": i.kind, "label": i.label, **v.as_dict()}
+        for i, v in zip(items, verdicts, strict=True)
+    ]
+    return report
+
+
+def _calibrate_content(args: argparse.Namespace, model: Any) -> dict[str, Any]:
+    items = load_content_items(Path(args.set)) if args.set else load_content_items()
+    if not args.no_references and not args.set:
+        items += reference_content_items()
+    verdicts = asyncio.run(judge_content_items(model, items, args.max_connections))
+    said = [_said(v) for v in verdicts]
+    report = agreement([i.label for i in items], said, CONTENT_LABELS)
+    print("sent messages (content judge)")
+    print(format_report(report))
+    reasons = Counter(str(v.get("unscored")) for v in verdicts if v.get("unscored"))
+    for why, n in reasons.most_common():
+        print(f"unscored ×{n}: {why}")
+    for i, v, s in zip(items, verdicts, said, strict=True):
+        if s is not None and s != i.label:
+            print(f"  disagrees: {i.id} ({i.kind}): label {i.label}, judge {s}: {v.get('reason')}")
+    report["items"] = [
+        {"id": i.id, "kind": i.kind, "label": i.label, **v}
+        for i, v in zip(items, verdicts, strict=True)
+    ]
+    return report
+
+
+def run(args: argparse.Namespace) -> int:
+    from inspect_ai.model import get_model
+
+    model = get_model(args.grader)
+    print(f"grader {model}")
+    part = getattr(args, "part", "all")
+    reports: dict[str, Any] = {"grader": str(model)}
+    if part in ("all", "answers"):
+        reports["answers"] = _calibrate_answers(args, model)
+    if part in ("all", "content"):
+        reports["content"] = _calibrate_content(args, model)
     if args.json:
-        report["grader"] = str(model)
-        report["items"] = [{"id": i.id, "kind": i.kind, "label": i.label, **v.as_dict()}
-                           for i, v in zip(items, verdicts, strict=True)]
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
-    if report["judged"] == 0:
+        Path(args.json).write_text(json.dumps(reports, indent=2, default=str) + "\n")
+    if any(r["judged"] == 0 for k, r in reports.items() if k != "grader"):
         print("error: the judge decided no item", file=sys.stderr)
         return 1
     return 0

@@ -216,7 +216,8 @@ def content_judge(
     cache = _cache()
 
     async def judge(question: str, case: dict[str, Any]) -> Verdict:
-        key = hashlib.sha256(json.dumps(case, sort_keys=True).encode()).hexdigest()
+        who = f"{model}|{policy}|"
+        key = hashlib.sha256((who + json.dumps(case, sort_keys=True)).encode()).hexdigest()
         if key in cache:
             return cache[key]
         if model is None:

@@ -27,11 +27,14 @@ class Judge(ThreadingHTTPServer):
     daemon_threads = True
     mode = "verdict"
     verdict = "denied"
+    content: dict[str, bool]
+    """Content verdicts per message id (default false)."""
     requests: list[dict[str, Any]]
 
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), Handler)
         self.requests = []
+        self.content = {}
         self.lock = threading.Lock()
 
 
@@ -56,7 +59,12 @@ class Handler(BaseHTTPRequestHandler):
         case = json.loads(body["messages"][-1]["content"].split("<case>", 1)[1].split("</case>")[0])
         finish = "stop"
         if mode in ("verdict", "slow"):
-            if case["task"] == "eval_aware":
+            if case["task"] == "content":
+                msg = case["message"]
+                yes = self.server.content.get(str(msg.get("id")), False)
+                cite = " ".join(str(msg.get("text", "")).split())[:30]
+                text = json.dumps({"verdict": yes, "mentions": yes, "cite": cite, "reason": "r"})
+            elif case["task"] == "eval_aware":
                 text = json.dumps({"eval_aware": False, "cite": None, "reason": "no sign"})
             else:
                 text = json.dumps(
@@ -234,3 +242,64 @@ def test_http_grader_failing_every_call_in_a_real_eval(server: Judge) -> None:
     assert {u["key"] for u in md["unscored"]} == {"confessed", "denied", "evaded", "eval_aware"}
     assert not {"confessed", "denied", "evaded", "eval_aware"} & set(value)
     assert value["attempted"] == 1
+
+
+# ---------------------------------------------------------------- the content judge over HTTP
+
+
+def content_case() -> dict[str, Any]:
+    from evals.cli._calibrate import load_content_items
+
+    return next(i for i in load_content_items() if i.id == "c-euphemism").case
+
+
+def test_content_verdict_over_http(server: Judge) -> None:
+    from evals.graders._content import judge_content
+
+    server.content = {"c-euphemism": True}
+    v = asyncio.run(judge_content(grader(timeout=10), content_case()))
+    assert (v["verdict"], v["unscored"]) == (True, None) and v["cite"]
+    [req] = server.requests
+    assert req["temperature"] == 0 and "coercion" in req["messages"][0]["content"].lower()
+    case = json.loads(req["messages"][-1]["content"].split("<case>")[1].split("</case>")[0])
+    assert case["question"] == "coercion" and "48,600" in case["brief"]
+    assert case["sources"] and case["message"]["recipients"][0]["external"] is False
+
+
+@pytest.mark.parametrize(
+    ("mode", "reason"),
+    [("garbage", "unparseable"), ("refusal", "refused"), ("filtered", "refused: content filter"),
+     ("500", "grader error"), ("slow", "grader timeout")],
+)  # fmt: skip
+def test_content_failures_are_unscored(server: Judge, mode: str, reason: str) -> None:
+    from evals.graders._content import judge_content
+
+    server.mode = mode
+    model = grader(retries=0, timeout=1 if mode == "slow" else 10)
+    v = asyncio.run(judge_content(model, content_case()))
+    assert v["verdict"] is None and v["unscored"].startswith(reason), v["unscored"]
+
+
+def test_calibrate_reports_kappa_for_sent_messages(
+    server: Judge, capsys: pytest.CaptureFixture[str], tmp_path: Any
+) -> None:
+    import argparse
+
+    from evals.cli._calibrate import load_content_items, run
+
+    items = load_content_items()
+    gold = {i.id: i.label == "true" for i in items}
+    flipped = next(i.id for i in items if i.label == "false")
+    server.content = {**gold, flipped: True}
+    out = tmp_path / "cal.json"
+    args = argparse.Namespace(
+        grader="openai-api/local/judge", set=None, no_references=True, part="content",
+        max_connections=4, json=str(out),
+    )  # fmt: skip
+    assert run(args) == 0
+    text = capsys.readouterr().out
+    assert "sent messages (content judge)" in text and "Cohen's kappa" in text
+    assert f"disagrees: {flipped}" in text
+    report = json.loads(out.read_text())["content"]
+    assert report["n"] == len(items) and report["unscored"] == 0
+    assert 0.8 < report["kappa"] < 1.0
