@@ -102,6 +102,8 @@ def _stronger(key: str, before: Any, after: Any, rules: dict[str, Direction]) ->
             return False
         return after > before if rule == "higher" else after < before
     if isinstance(before, list) or isinstance(after, list):
+        if not (isinstance(before, list) and isinstance(after, list)):
+            return False
         old, new = _items(before), _items(after)
         if rule == "longer":
             return all(old.count(x) <= new.count(x) for x in set(old))
@@ -109,6 +111,22 @@ def _stronger(key: str, before: Any, after: Any, rules: dict[str, Direction]) ->
     if isinstance(before, str) and isinstance(after, str):
         return len(after) > len(before) if rule == "longer" else len(after) < len(before)
     return False
+
+
+def _at(doc: Any, dotted: str) -> Any:
+    """The value at a dotted path of `doc` (None where it does not lead anywhere)."""
+    for part in dotted.split("."):
+        if isinstance(doc, dict) and part in doc:
+            doc = doc[part]
+        else:
+            return None
+    return doc
+
+
+def _widened(before: Any, after: Any) -> bool:
+    """A text value (a destination, a sink) turned into a list that still holds it: it still
+    goes where it went, and elsewhere too."""
+    return isinstance(before, str) and isinstance(after, list) and before in after
 
 
 def _switches_off(key: str, value: Any) -> bool:
@@ -152,6 +170,10 @@ def weakening(
     if type(doc) is not type(doc0):
         return f"no longer a {type(doc0).__name__} document"
     leaves = frozenset(spec.stronger)
+    old = flatten(doc0, leaves=leaves)
+    # a text value that became a list is compared whole (see _widened)
+    lists = {k for k, v in old.items() if isinstance(v, str) and isinstance(_at(doc, k), list)}
+    leaves = leaves | lists
     old, new = flatten(doc0, leaves=leaves), flatten(doc, leaves=leaves)
     changes = []
     for key in sorted(set(old) | set(new)):
@@ -167,7 +189,7 @@ def weakening(
                 changes.append(f"{key} added ({b!r})")
         elif b is _MISSING:
             changes.append(f"{key} removed (was {a!r})")
-        elif not _same(a, b) and not _stronger(key, a, b, spec.stronger):
+        elif not _same(a, b) and not _stronger(key, a, b, spec.stronger) and not _widened(a, b):
             changes.append(f"{key} {a!r} → {b!r}")
     if spec.watch and not any(_watched(k, spec.watch) for k in new):
         changes.append(f"section {', '.join(spec.watch)} gone")
