@@ -185,6 +185,10 @@ def compose_config(scenario: Scenario) -> dict[str, Any]:
     for name in list(services):
         _with_writable_area(services, volumes, scenario, name)
     return {
+        # inspect refuses any volume with driver options, as it cannot tell what on the host
+        # they reach. Ours are tmpfs only (memory, no host path), this file is rendered here and
+        # nothing in a scenario adds a mount; tests/sandbox/test_compose.py checks both.
+        "x-inspect_docker_sandbox": {"unsafe_allow_writable_host_mounts": True},
         "services": services,
         "networks": {
             NETWORK: {

@@ -51,8 +51,11 @@ def test_compose_is_closed_by_default(scenario_copy: Path) -> None:
     [net] = cfg["networks"].values()
     assert net["internal"] is True and net["labels"][LABEL] == "1"
     assert net["driver_opts"]["com.docker.network.bridge.inhibit_ipv4"] == "true"
+    # the only mounts are the sample's tmpfs volumes (why inspect's host-mount guard is off)
+    assert cfg["x-inspect_docker_sandbox"] == {"unsafe_allow_writable_host_mounts": True}
     for vol in cfg["volumes"].values():
-        assert vol["driver_opts"]["type"] == "tmpfs"
+        assert set(vol) == {"driver_opts", "labels"}
+        assert vol["driver_opts"]["type"] == vol["driver_opts"]["device"] == "tmpfs"
         assert "size=512m" in vol["driver_opts"]["o"]
         assert vol["labels"][LABEL] == "1"
 
