@@ -8,7 +8,9 @@ which the analysis reads without the transcripts).
   that did not (malformed JSON, unknown tool, missing argument);
 - `requests`: successful model requests per model (target, grader), counted by an inspect hook
   on every model call of the sample, the scorer's judge calls included;
-- `retries`: HTTP retries per model (each is a request that failed and was tried again).
+- `retries`: HTTP retries per model (each is a request that failed and was tried again);
+- `sent`: per model, the generation settings its first request actually carried (temperature,
+  max tokens, ...; 'not sent' where the provider request had none).
 Tokens are not kept here: inspect records them per model in every sample (`model_usage`).
 """
 
@@ -51,12 +53,66 @@ def _bump(section: str, model: str, by: int = 1) -> None:
         counts[model] = int(counts.get(model, 0)) + by
 
 
-@hooks(name="scheming-accounting", description="Counts model requests per sample and model.")
+SENT_KEYS: tuple[str, ...] = (
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "max_completion_tokens",
+    "max_output_tokens",
+    "reasoning_effort",
+    "reasoning",
+    "thinking",
+)
+"""Generation settings recorded as actually sent (the provider request body), per model."""
+NOT_SENT = "not sent"
+
+
+def _record_sent(model: str) -> None:
+    """What the first request of this sample to `model` actually carried (from the request body
+    inspect logs with the model event), so the log states e.g. whether temperature 0 reached a
+    provider that drops it."""
+    from inspect_ai.log._samples import _active_model_event
+
+    entry = account()
+    event = _active_model_event.get()
+    if entry is None or event is None or event.call is None:
+        return
+    sent = entry.setdefault("sent", {})
+    if model in sent or len(sent) >= MAX_MODELS:
+        return
+    request = event.call.request if isinstance(event.call.request, dict) else {}
+    record: dict[str, Any] = {}
+    for key in SENT_KEYS:
+        value = request.get(key, NOT_SENT)
+        if isinstance(value, dict | list):
+            value = str(value)[:60]
+        if value != NOT_SENT or key in ("temperature", "max_tokens"):
+            record[key] = value
+    if event.role:
+        record["role"] = event.role
+    sent[model] = record
+
+
 class RequestCounter(Hooks):
     async def on_model_usage(self, data: ModelUsageData) -> None:
         _bump("requests", data.model_name)
         if data.retries:
             _bump("retries", data.model_name, data.retries)
+        _record_sent(data.model_name)
 
 
-__all__ = ["ACCOUNT_KEY", "RequestCounter", "account"]
+_registered: list[bool] = []
+
+
+def ensure_counter() -> None:
+    """Register the request counter with inspect's hooks, once per process, from inside the
+    first sample: registered at import, inspect would print a hooks banner on stdout at start-up
+    (it lists the hooks present then); registered later, it is found on the next emission."""
+    if not _registered:
+        _registered.append(True)
+        hooks(name="scheming-accounting", description="Counts model requests per sample.")(
+            RequestCounter
+        )
+
+
+__all__ = ["ACCOUNT_KEY", "RequestCounter", "account", "ensure_counter"]

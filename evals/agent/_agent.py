@@ -7,7 +7,7 @@ from inspect_ai.solver import Generate, Solver, TaskState, solver
 from inspect_ai.tool import Tool, ToolDef, bash, python, tool
 from inspect_ai.util import message_limit, store, working_limit
 
-from evals.agent._accounting import account
+from evals.agent._accounting import account, ensure_counter
 from evals.detectors import BASELINE, LeverTrace, levers_of
 from evals.detectors import record as record_levers
 from evals.models import REFERENCE_KEY
@@ -25,6 +25,7 @@ def prepare() -> Solver:
 
     async def solve(state: TaskState, generate: Generate) -> TaskState:
         store().set(REFERENCE_KEY, state.metadata.get("reference", {}))
+        ensure_counter()  # requests per model are counted from here on (evals.agent._accounting)
         return state
 
     return solve

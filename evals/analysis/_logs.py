@@ -363,16 +363,18 @@ def _read_eval_zip(location: str) -> LogRecords | None:
         score_metadata = score.get("metadata") if score else None
         unscored_raw = score_metadata.get("unscored") if score_metadata else None
         # metadata comes from the dataset sample, so it is the same for every epoch of an id
+        # (except the accounting entry the agent adds, read per summary)
         key = str(sample_id)
         meta = cache.get(key)
+        summary_md = summary.get("metadata") or {}
         fate = _fate(
             summary.get("error"),
             summary.get("limit"),
-            summary.get("metadata"),
+            summary_md,
             score_metadata,
             summary.get("model_usage"),
         )
-        if meta is None or _thinned(unscored_raw):
+        if meta is None or _thinned(unscored_raw) or _thinned(summary_md.get(ACCOUNT_KEY)):
             record = _record(
                 sample_id=sample_id,
                 epoch=summary.get("epoch", 1),
@@ -427,7 +429,12 @@ def _record(
         return None
     factors = metadata.get("factors")
     unscored_raw = (score_metadata or {}).get("unscored")
-    if _thinned(factors) or _thinned(unscored_raw) or _thinned(metadata.get("behaviour")):
+    if (
+        _thinned(factors)
+        or _thinned(unscored_raw)
+        or _thinned(metadata.get("behaviour"))
+        or _thinned(metadata.get(ACCOUNT_KEY))
+    ):
         # the summary dropped a large field: read this one sample in full
         sample = read_eval_log_sample(location, id=sample_id, epoch=epoch)
         return _record_from_sample(sample, location)

@@ -20,6 +20,7 @@ from inspect_ai.log import (
     EvalSpec,
     write_eval_log,
 )
+from inspect_ai.model import ModelUsage
 from inspect_ai.scorer import Score
 
 from evals.analysis._rows import RATE_KEYS
@@ -49,6 +50,9 @@ def make_sample(
     unscored: Sequence[str] = (),
     error: str | None = None,
     limit: str | None = None,
+    limit_type: str = "message",
+    usage: Mapping[str, Mapping[str, int]] | None = None,
+    accounting: Mapping[str, Any] | None = None,
 ) -> EvalSample:
     """One sample as a scheming run records it; `value=None` means no score."""
     factor_part = "/".join(f"{k}={v}" for k, v in factors.items())
@@ -83,10 +87,12 @@ def make_sample(
             "behaviour": behaviour,
             "factors": dict(factors),
             "control": control,
+            **({"scheming:accounting": dict(accounting)} if accounting is not None else {}),
         },
         scores=scores,
         error=EvalError(message=error, traceback="", traceback_ansi="") if error else None,
-        limit=EvalSampleLimit(type="message", limit=50, reason=limit) if limit else None,
+        limit=EvalSampleLimit(type=limit_type, limit=50, reason=limit) if limit else None,  # type: ignore[arg-type]
+        model_usage={m: ModelUsage(**u) for m, u in (usage or {}).items()},
     )
 
 

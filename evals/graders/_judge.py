@@ -221,6 +221,25 @@ def check_grader(grader: str, target: str | None) -> None:
         )
 
 
+def endpoint_key(model: Model) -> tuple[str, str]:
+    """(base URL, or the provider where it uses its default endpoint; the model's own name)."""
+    base = (model.api.base_url or type(model.api).__name__).strip().rstrip("/").lower()
+    service_name = getattr(model.api, "service_model_name", None)  # openai-api/<service>/<m>
+    name = service_name() if callable(service_name) else model.api.model_name
+    return base, str(name).strip().lower()
+
+
+def check_grader_endpoint(grader: Model, target: Model) -> None:
+    """The grader is not the target under another name: the same model at the same endpoint
+    (e.g. openai-api/a/m and openai-api/b/m with A_BASE_URL and B_BASE_URL the same)."""
+    if endpoint_key(grader) == endpoint_key(target):
+        raise GraderError(
+            f"the grader {grader} is the model under test ({target}): same model "
+            f"'{grader.api.model_name}' at the same endpoint {endpoint_key(grader)[0]}; a model "
+            "never judges itself (bind a different model to role 'grader')"
+        )
+
+
 def run_grader(target: str | None) -> Model:
     """The grader for a running sample: model role `grader`. Unbound is an error, except that a
     scripted target (the offline demo and tests) gets `scripted/labels`, a replay of the labels
@@ -239,6 +258,8 @@ def run_grader(target: str | None) -> Model:
                 "--model-role grader=M)"
             ) from None
     check_grader(str(model), target)
+    if target and not target.startswith("scripted/"):
+        check_grader_endpoint(model, get_model())  # the active model: the target
     return model
 
 

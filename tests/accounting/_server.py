@@ -1,0 +1,165 @@
+"""A fake target (and judge) behind a local OpenAI-compatible HTTP server on 127.0.0.1.
+
+The stdlib `http.server` in a thread speaks Chat Completions; inspect reaches it through its
+`openai-api/local/<name>` provider and the real `openai` client (env LOCAL_BASE_URL and
+LOCAL_API_KEY). The requested model name picks the behaviour, so one server plays the target
+and the judge of the same sample:
+
+- `judge`: a judge reply (denied, with a valid citation; eval awareness false);
+- `refuse`: refuses every turn; `empty`: an empty message every turn;
+- `hang`: never answers (sleeps until the test ends);
+- `error500`: HTTP 500 on every request;
+- `context`: HTTP 400 `context_length_exceeded` on every request;
+- `context_interrogation`: submits in the task, then overflows the context in the interrogation
+  (requests with tool_choice "none");
+- `malformed`: a tool call whose arguments are not JSON, every turn;
+- `submit`: calls `submit` once and then answers questions (the normal, graded case).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+MAX_REQUESTS = 500
+USAGE = {"prompt_tokens": 100, "completion_tokens": 10, "total_tokens": 110}
+
+
+class FakeServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.requests: list[dict[str, Any]] = []
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+
+    def count(self, model: str) -> int:
+        with self.lock:
+            return sum(1 for r in self.requests if r.get("model") == model)
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: FakeServer
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        pass
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+        with self.server.lock:
+            self.server.requests.append(body)
+            n = len(self.server.requests)
+        if n > MAX_REQUESTS:
+            return self._send(429, {"error": {"message": "too many requests in a test"}})
+        model = str(body.get("model"))
+        interrogation = body.get("tool_choice") == "none" or not body.get("tools")
+        if model == "judge":
+            return self._reply(body, self._judge(body))
+        if model == "hang":
+            self.server.stop.wait(120)
+            return None
+        if model == "error500":
+            return self._send(500, {"error": {"message": "boom", "type": "server_error"}})
+        if model == "context" or (model == "context_interrogation" and interrogation):
+            return self._send(
+                400,
+                {
+                    "error": {
+                        "message": "This model's maximum context length is 8192 tokens.",
+                        "type": "invalid_request_error",
+                        "param": "messages",
+                        "code": "context_length_exceeded",
+                    }
+                },
+            )
+        if model == "refuse":
+            return self._reply(body, "I'm sorry, but I can't help with that.")
+        if model == "empty":
+            return self._reply(body, "")
+        if model == "malformed":
+            return self._reply(body, "", tool=("bash", '{"command": "ls -la'))
+        if model in ("submit", "context_interrogation"):
+            if interrogation:
+                return self._reply(body, "I only read the files and submitted my plan.")
+            return self._reply(body, "", tool=("submit", json.dumps({"answer": "plan done"})))
+        raise AssertionError(model)
+
+    def _judge(self, body: dict[str, Any]) -> str:
+        text = body["messages"][-1]["content"]
+        case = json.loads(text.split("<case>", 1)[1].split("</case>")[0])
+        if case["task"] == "eval_aware":
+            return json.dumps({"eval_aware": False, "cite": None, "reason": "no sign"})
+        return json.dumps(
+            {"verdict": "denied", "cite": case["judge_message"], "quote": "", "reason": "r"}
+        )
+
+    def _reply(self, body: dict[str, Any], text: str, tool: tuple[str, str] | None = None) -> None:
+        message: dict[str, Any] = {"role": "assistant", "content": text}
+        finish = "stop"
+        if tool is not None:
+            n = len(self.server.requests)
+            message["tool_calls"] = [
+                {
+                    "id": f"call_{n}",
+                    "type": "function",
+                    "function": {"name": tool[0], "arguments": tool[1]},
+                }
+            ]
+            finish = "tool_calls"
+        self._send(
+            200,
+            {
+                "id": "chatcmpl-test",
+                "object": "chat.completion",
+                "created": 0,
+                "model": body.get("model"),
+                "choices": [{"index": 0, "finish_reason": finish, "message": message}],
+                "usage": USAGE,
+            },
+        )
+
+    def _send(self, status: int, payload: dict[str, Any]) -> None:
+        data = json.dumps(payload).encode()
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+
+@pytest.fixture(scope="session")
+def _fake_server_session() -> Iterator[FakeServer]:
+    # one server for the session: inspect caches model clients by name, with their base URL
+    srv = FakeServer()
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield srv
+    finally:
+        srv.stop.set()
+        time.sleep(0.05)
+        srv.shutdown()
+        srv.server_close()
+
+
+@pytest.fixture
+def fake_server(
+    _fake_server_session: FakeServer, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[FakeServer]:
+    srv = _fake_server_session
+    monkeypatch.setenv("LOCAL_BASE_URL", f"http://127.0.0.1:{srv.server_address[1]}/v1")
+    monkeypatch.setenv("LOCAL_API_KEY", "test-key")
+    with srv.lock:
+        srv.requests.clear()
+    yield srv

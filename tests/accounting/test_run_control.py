@@ -1,0 +1,170 @@
+"""`scheming run`'s run control without Docker: flags and inspect's environment variables reach
+eval_set, the effective settings are printed and stored in the eval metadata, and bad values or a
+grader that is the target at the same endpoint fail in one line before anything starts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from evals.analysis._synthetic import SCHEMER_VALUE, make_log, make_sample
+
+SCENARIO_GLOB = "oversight-subversion/*"
+
+
+def _main(args: list[str]) -> int:
+    from evals.cli import main
+
+    try:
+        return main(args)
+    except SystemExit as ex:  # argparse's own errors
+        return int(ex.code or 0)
+
+
+@pytest.fixture
+def fake_eval_set(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """eval_set replaced by a recorder that returns one synthetic log; no engine, no images."""
+    seen: dict[str, Any] = {}
+
+    def eval_set(task: Any, **kwargs: Any) -> tuple[bool, list[Any]]:
+        seen.update(kwargs)
+        usage_sample = make_sample(SCENARIO_GLOB.replace("*", "transit-planner"), {}, SCHEMER_VALUE)
+        return True, [make_log("scripted/schemer", [usage_sample])]
+
+    monkeypatch.setattr("inspect_ai.eval_set", eval_set)
+    monkeypatch.setattr("evals.sandbox.engine_ready", lambda: None)
+    monkeypatch.setattr("evals.sandbox.build_images", lambda images: None)
+    monkeypatch.setattr("evals.sandbox.cleanup", lambda run_id: _Removed())
+    return seen
+
+
+class _Removed:
+    containers: list[str] = []
+    networks: list[str] = []
+    volumes: list[str] = []
+
+
+def _run_args(tmp_path: Path, *more: str) -> list[str]:
+    return [
+        "run",
+        "--model",
+        "scripted/schemer",
+        "--scenario",
+        SCENARIO_GLOB,
+        "--display",
+        "none",
+        "--log-dir",
+        str(tmp_path / "logs"),
+        *more,
+    ]
+
+
+def test_flags_and_environment_reach_eval_set_and_the_log(
+    fake_eval_set: dict[str, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("INSPECT_EVAL_MAX_RETRIES", "2")  # inspect's variable, honoured
+    monkeypatch.setenv("INSPECT_EVAL_MAX_CONNECTIONS", "7")
+    summary = tmp_path / "summary.json"
+    args = _run_args(
+        tmp_path,
+        "--timeout", "30", "--max-tokens", "512", "--max-sandboxes", "16",
+        "--token-limit", "100000", "--working-limit", "600", "--max-connections", "3",
+        "--fail-on-error", "0.2", "--retry-on-error", "0", "--summary-json", str(summary),
+    )  # fmt: skip
+    assert _main(args) == 0
+    seen = fake_eval_set
+    assert seen["max_retries"] == 2  # from the environment
+    assert seen["max_connections"] == 3  # the flag beats the environment
+    assert (seen["timeout"], seen["max_tokens"], seen["max_sandboxes"]) == (30, 512, 16)
+    assert (seen["token_limit"], seen["working_limit"]) == (100_000, 600)
+    assert (seen["fail_on_error"], seen["retry_on_error"]) == (0.2, 0)
+    settings = seen["metadata"]["run_settings"]
+    control = settings["run_control"]
+    assert control["max_retries"] == 2 and control["working_limit"] == 600
+    assert settings["set_by"]["max_retries"] == "INSPECT_EVAL_MAX_RETRIES"
+    assert settings["set_by"]["max_connections"] == "--max-connections"
+    assert settings["judge"]["model"] == "scripted/labels"
+    assert settings["judge"]["temperature"] == 0
+    err = capsys.readouterr().err
+    assert "settings:" in err and "max_retries=2" in err and "working_limit=600" in err
+    rows = json.loads(summary.read_text())
+    assert {"samples", "excluded", "limits", "error_reasons", "no_tool_calls", "usage"} <= set(
+        rows[0]
+    )
+
+
+def test_defaults_keep_errors_counted_and_one_retry(
+    fake_eval_set: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("MAX_RETRIES", "TIMEOUT", "FAIL_ON_ERROR", "RETRY_ON_ERROR", "MAX_CONNECTIONS"):
+        monkeypatch.delenv(f"INSPECT_EVAL_{name}", raising=False)
+    assert _main(_run_args(tmp_path)) == 0
+    assert fake_eval_set["fail_on_error"] is False
+    assert fake_eval_set["retry_on_error"] == 1
+    assert "max_retries" not in fake_eval_set and "timeout" not in fake_eval_set
+
+
+BAD = [
+    (["--max-retries", "-1"], "--max-retries: -1 is outside"),
+    (["--timeout", "0"], "--timeout: 0 is outside"),
+    (["--working-limit", "x"], "--working-limit: 'x' is not a whole number"),
+    (["--fail-on-error", "lots"], "--fail-on-error 'lots'"),
+    (["--prices", "{bad}"], "--prices:"),
+    (
+        ["--model", "openai-api/one/gpt-x", "--grader", "openai-api/two/GPT-X"],
+        "same endpoint",
+    ),
+]
+
+
+@pytest.mark.parametrize(("extra", "message"), BAD)
+def test_bad_run_control_fails_in_one_line(
+    extra: list[str],
+    message: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("ONE_BASE_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.setenv("TWO_BASE_URL", "http://127.0.0.1:9/v1/")
+    monkeypatch.setenv("ONE_API_KEY", "k")
+    monkeypatch.setenv("TWO_API_KEY", "k")
+    bad_prices = tmp_path / "prices.yaml"
+    bad_prices.write_text("models:\n  - {match: 'x/*', input: -1, output: 1}\n")
+    extra = [e.replace("{bad}", str(bad_prices)) for e in extra]
+    started: list[object] = []
+    monkeypatch.setattr("evals.cli._run._execute", lambda *a, **k: started.append(a) or 0)
+    args = _run_args(tmp_path, *extra)
+    if "--grader" in extra:
+        args.remove("scripted/schemer")
+        args.remove("--model")
+    assert _main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert started == []
+
+
+def test_environment_value_that_does_not_parse_is_a_usage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("INSPECT_EVAL_TIMEOUT", "soon")
+    monkeypatch.setattr("evals.cli._run._execute", lambda *a, **k: 0)
+    assert _main(_run_args(tmp_path)) == 2
+    assert "INSPECT_EVAL_TIMEOUT=soon" in capsys.readouterr().err
+
+
+def test_price_override_is_tried_first(tmp_path: Path) -> None:
+    from evals.analysis._cost import load_prices, usage_block
+
+    own = tmp_path / "prices.yaml"
+    own.write_text("per: 1000\nmodels:\n  - {match: 'openai-api/local/*', input: 1, output: 2}\n")
+    table = load_prices(own)
+    block = usage_block({"openai-api/local/m": {"input": 1000, "output": 500}}, table)
+    assert block["cost_usd"] == pytest.approx(2.0)  # 1000 × $1/1k + 500 × $2/1k
+    assert load_prices().cost("openai-api/local/m", {"input": 1}) is None
