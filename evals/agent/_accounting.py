@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from inspect_ai.hooks import Hooks, ModelUsageData, hooks
+from inspect_ai.hooks import BeforeModelGenerate, Hooks, ModelUsageData, hooks
 
 ACCOUNT_KEY = "scheming:accounting"
 MAX_MODELS = 8
@@ -93,12 +93,64 @@ def _record_sent(model: str) -> None:
     sent[model] = record
 
 
+class Budget:
+    """A run-wide spending limit (`scheming run --budget USD`): once the estimated cost of the
+    run's requests reaches it, samples that have not yet made a request stop at their first
+    one (limit hit, kind 'cost'); samples already running finish."""
+
+    def __init__(self) -> None:
+        self.limit: float | None = None
+        self.spent = 0.0
+        self.refused = 0
+        self.prices: Any = None
+
+    def set(self, limit: float | None, prices: Any = None) -> None:
+        self.limit, self.prices, self.spent, self.refused = limit, prices, 0.0, 0
+
+    def add(self, model: str, usage: Any) -> None:
+        if self.limit is None or self.prices is None:
+            return
+        counts = {
+            "input": usage.input_tokens or 0,
+            "output": usage.output_tokens or 0,
+            "cache_read": usage.input_tokens_cache_read or 0,
+            "cache_write": usage.input_tokens_cache_write or 0,
+        }
+        cost = self.prices.cost(model, counts)
+        self.spent += cost or 0.0
+
+    @property
+    def spent_out(self) -> bool:
+        return self.limit is not None and self.spent >= self.limit
+
+
+BUDGET = Budget()
+
+
 class RequestCounter(Hooks):
+    async def on_before_model_generate(self, data: BeforeModelGenerate) -> None:
+        if not BUDGET.spent_out:
+            return
+        entry = account()
+        if entry is not None and entry.get("requests"):
+            return  # a sample already under way finishes
+        BUDGET.refused += 1
+        from inspect_ai.util import LimitExceededError
+
+        raise LimitExceededError(
+            "cost",
+            value=BUDGET.spent,
+            limit=BUDGET.limit or 0.0,
+            message=f"run budget ${BUDGET.limit:.2f} spent (${BUDGET.spent:.2f}): "
+            "sample not started",
+        )
+
     async def on_model_usage(self, data: ModelUsageData) -> None:
         _bump("requests", data.model_name)
         if data.retries:
             _bump("retries", data.model_name, data.retries)
         _record_sent(data.model_name)
+        BUDGET.add(data.model_name, data.usage)
 
 
 _registered: list[bool] = []
@@ -115,4 +167,4 @@ def ensure_counter() -> None:
         )
 
 
-__all__ = ["ACCOUNT_KEY", "RequestCounter", "account", "ensure_counter"]
+__all__ = ["ACCOUNT_KEY", "BUDGET", "RequestCounter", "account", "ensure_counter"]

@@ -271,6 +271,7 @@ def _read_log_records(location: str) -> LogRecords:
                 summary.metadata,
                 score.metadata if score is not None else None,
                 {k: u.model_dump() for k, u in (summary.model_usage or {}).items()},
+                limit_reason=summary.limit_reason,
             ),
         )
         if record is not None:
@@ -373,6 +374,7 @@ def _read_eval_zip(location: str) -> LogRecords | None:
             summary_md,
             score_metadata,
             summary.get("model_usage"),
+            limit_reason=summary.get("limit_reason"),
         )
         if meta is None or _thinned(unscored_raw) or _thinned(summary_md.get(ACCOUNT_KEY)):
             record = _record(
@@ -403,7 +405,7 @@ def _read_eval_zip(location: str) -> LogRecords | None:
                 *meta,
                 value if isinstance(value, dict) else None,
                 _unscored_keys(unscored_raw) if unscored_raw else (),
-                bool(summary.get("error")),
+                fate.error_reason is not None,
                 fate.limit_kind is not None,
                 *fate,
             )
@@ -448,7 +450,7 @@ def _record(
         control=bool(metadata.get("control", False)),
         value=dict(value) if isinstance(value, Mapping) else None,
         unscored=_unscored_keys(unscored_raw),
-        error=error,
+        error=error and (fate is None or fate.error_reason is not None),
         limit=limit or (fate is not None and fate.limit_kind is not None),
         **(fate._asdict() if fate is not None else {}),
     )
@@ -467,6 +469,7 @@ def _record_from_sample(sample: EvalSample, location: str) -> SampleRecord | Non
         metadata,
         score.metadata if score is not None else None,
         {k: u.model_dump() for k, u in (sample.model_usage or {}).items()},
+        limit_reason=sample.limit.reason if sample.limit is not None else None,
     )
     return SampleRecord(
         id=str(sample.id),
@@ -478,7 +481,7 @@ def _record_from_sample(sample: EvalSample, location: str) -> SampleRecord | Non
         control=bool(metadata.get("control", False)),
         value=score.value if score is not None and isinstance(score.value, dict) else None,
         unscored=_unscored_keys((score.metadata or {}).get("unscored") if score else None),
-        error=sample.error is not None,
+        error=fate.error_reason is not None,
         limit=fate.limit_kind is not None,
         **fate._asdict(),
     )
@@ -506,6 +509,8 @@ def _fate(
     metadata: Mapping[str, Any] | None,
     score_metadata: Mapping[str, Any] | None,
     model_usage: Any,
+    *,
+    limit_reason: Any = None,
 ) -> Fate:
     account = (metadata or {}).get(ACCOUNT_KEY)
     account = account if isinstance(account, Mapping) else {}
@@ -519,6 +524,10 @@ def _fate(
     elif score_metadata and isinstance(score_metadata.get("limit"), str):
         kind = score_metadata["limit"]  # logs written before the accounting key existed
     reason: str | None = None
+    if error and kind and isinstance(limit_reason, str) and limit_reason:
+        text = error.get("message") if isinstance(error, Mapping) else error
+        if str(text).strip().startswith(limit_reason.strip()):
+            error = None  # the limit, raised again while scoring: the sample hit a limit
     if error:
         text = error.get("message") if isinstance(error, Mapping) else error
         lines = [ln.strip() for ln in str(text).splitlines() if ln.strip()]

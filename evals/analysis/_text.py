@@ -57,7 +57,7 @@ def fmt_diff_ci(diff: float | None, low: float | None, high: float | None) -> st
 
 
 LIMIT_SHORT = {"message": "msg", "token": "tok", "working": "work", "time": "time",
-               "context": "ctx"}
+               "cost": "budget", "context": "ctx"}
 
 
 def fmt_limits(limits: dict[str, int] | None, total: int) -> str:

@@ -26,6 +26,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--no-plots", action="store_true",
                         help="skip plots (no matplotlib needed)")
     parser.add_argument("--quiet", action="store_true", help="print only errors")
+    parser.add_argument("--prices", metavar="FILE",
+                        help="price table (YAML) tried before evals/analysis/prices.yaml")
     parser.set_defaults(func=run_report)
 
 
@@ -36,9 +38,16 @@ def run_report(args: argparse.Namespace) -> int:
         print(f"scheming report: --confidence must be between 0 and 1, got {args.confidence}",
               file=sys.stderr)
         return 2
+    from evals.analysis._cost import PriceError, load_prices
+
+    try:
+        prices = load_prices(args.prices)
+    except PriceError as ex:
+        print(f"scheming report: --prices: {ex}", file=sys.stderr)
+        return 2
     start = time.perf_counter()
     try:
-        report = build_report(args.logs, confidence=args.confidence)
+        report = build_report(args.logs, confidence=args.confidence, prices=prices)
     except LogReadError as ex:
         print(f"scheming report: {ex}", file=sys.stderr)
         return 2

@@ -112,6 +112,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         help=f"times an errored sample is run again, from scratch (default {SAMPLE_RETRIES})",
     )
     g.add_argument(
+        "--budget",
+        type=_positive_float,
+        default=None,
+        metavar="USD",
+        help="stop starting samples once the run's estimated cost (price table) reaches USD; "
+        "samples under way finish, the others count as limit hit (cost)",
+    )
+    g.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the settings, samples, expected requests and a token and cost range; "
+        "run nothing",
+    )
+    g.add_argument(
         "--prices",
         metavar="FILE",
         help="price table (YAML, like evals/analysis/prices.yaml) tried before the packaged one",
@@ -405,6 +419,7 @@ def run_settings(
     control["retry_on_error"] = options["retry_on_error"]
     given = {k: v for k, v in source.items() if v != "default"}
     prices = load_prices(getattr(args, "prices", None))
+    control["budget_usd"] = getattr(args, "budget", None) or "none"
     return {
         "run_control": control,
         "set_by": given or {"-": "inspect and scheming defaults"},
@@ -496,9 +511,32 @@ def _run(args: argparse.Namespace) -> int:
         )
     except ValueError as ex:
         raise UsageError(_one_line(ex)) from None
+    if getattr(args, "dry_run", False):
+        return _dry_run(args, task, grader)
     log_dir = Path(args.log_dir or f"logs/run-{time.strftime('%Y%m%d-%H%M%S')}")
     _check_log_dir(log_dir)
     return _execute(args, task, grader, chosen, log_dir)
+
+
+def _dry_run(args: argparse.Namespace, task: Any, grader: str) -> int:
+    from evals.analysis._cost import load_prices
+    from evals.analysis._estimate import estimate, format_estimate
+
+    prices = load_prices(getattr(args, "prices", None))
+    settings = getattr(args, "run_settings", None)
+    if settings:
+        print(format_settings(settings))
+    max_tokens = (getattr(args, "run_options", None) or {}).get("max_tokens")
+    est = estimate(task.dataset, args.model, grader, epochs=args.epochs, max_tokens=max_tokens)
+    print(format_estimate(est, prices))
+    if getattr(args, "budget", None) is not None:
+        _, high, _ = est.cost(prices)
+        if high is not None and high > args.budget:
+            print(
+                f"  --budget ${args.budget:.2f} may stop the run before every sample started "
+                f"(high estimate ${high:.2f})"
+            )
+    return 0
 
 
 def _execute(
@@ -537,6 +575,11 @@ def _execute(
     settings = getattr(args, "run_settings", None)
     if settings:
         print(format_settings(settings), file=sys.stderr)
+    from evals.agent._accounting import BUDGET
+    from evals.analysis._cost import load_prices
+
+    prices = load_prices(getattr(args, "prices", None))
+    BUDGET.set(getattr(args, "budget", None), prices)
     try:
         ok, logs = eval_set(
             task,
@@ -568,9 +611,6 @@ def _execute(
             file=sys.stderr,
         )
         return 130
-    from evals.analysis._cost import load_prices
-
-    prices = load_prices(getattr(args, "prices", None))
     rows = summary_rows(logs, prices)
     print(format_table(rows, prices))
     print(f"logs: {log_dir}  (open with: inspect view --log-dir {log_dir})")
@@ -578,6 +618,13 @@ def _execute(
     limits = sum(int(r.get("limit_hit") or 0) for r in rows)
     if errors:
         print(f"{errors} sample(s) errored: see the errors column and the logs", file=sys.stderr)
+    if BUDGET.refused:
+        print(
+            f"budget ${BUDGET.limit:.2f} spent (${BUDGET.spent:.2f} estimated): samples not "
+            "started after that count as limit hit (cost); rerun with the same --log-dir and a "
+            "larger --budget to finish",
+            file=sys.stderr,
+        )
     if limits:
         print(
             f"{limits} sample(s) hit a limit: not in the rates (see the limit column)",
