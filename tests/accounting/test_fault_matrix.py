@@ -160,3 +160,20 @@ def test_normal_sample_is_graded_with_tokens_requests_and_cost(
     text = format_table([row])
     assert "no price" in text and "requests" in text
     assert took < WALL
+
+
+def test_spent_budget_starts_no_sample(fake_server: FakeServer, tmp_path: Path) -> None:
+    from evals.agent._accounting import BUDGET
+    from evals.analysis._cost import load_prices
+
+    prices = tmp_path / "prices.yaml"
+    prices.write_text("models:\n  - {match: 'openai-api/local/*', input: 1, output: 1}\n")
+    BUDGET.set(0.0, load_prices(prices))  # already spent
+    try:
+        _, row, took = run_target("submit", tmp_path / "logs")
+    finally:
+        BUDGET.set(None)
+    assert _fates(row) == (0, 0, 1), row
+    assert row["limits"] == {"cost": 1}
+    assert fake_server.count("submit") == 0 and fake_server.count("judge") == 0
+    assert took < WALL

@@ -168,3 +168,16 @@ def test_price_override_is_tried_first(tmp_path: Path) -> None:
     block = usage_block({"openai-api/local/m": {"input": 1000, "output": 500}}, table)
     assert block["cost_usd"] == pytest.approx(2.0)  # 1000 × $1/1k + 500 × $2/1k
     assert load_prices().cost("openai-api/local/m", {"input": 1}) is None
+
+
+def test_dry_run_prints_an_estimate_and_starts_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    started: list[object] = []
+    monkeypatch.setattr("evals.cli._run._execute", lambda *a, **k: started.append(a) or 0)
+    assert _main(_run_args(tmp_path, "--dry-run", "--budget", "0.5", "--max-tokens", "200")) == 0
+    out = capsys.readouterr().out
+    assert started == [] and not (tmp_path / "logs").exists()
+    assert "dry run:" in out and "scripted/schemer:" in out and "requests" in out
+    assert "estimated cost: $0.00–$0.00" in out
+    assert "max_tokens=200" in out and "budget_usd=0.5" in out
