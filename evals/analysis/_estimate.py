@@ -71,6 +71,12 @@ class Estimate:
         priced = len(unpriced) < len(self.models)
         return (low if priced else None), (high if priced else None), unpriced
 
+    def expected(self, name: str) -> tuple[float, float]:
+        """(input, output) tokens expected: the geometric mean of the range (tokens grow with
+        the square of the turns, so the range is wide and its middle is not its mean)."""
+        m = self.models[name]
+        return (m.input.low * m.input.high) ** 0.5, (m.output.low * m.output.high) ** 0.5
+
     def as_dict(self, prices: PriceTable) -> dict[str, Any]:
         low, high, unpriced = self.cost(prices)
         return {
@@ -80,6 +86,7 @@ class Estimate:
                     "requests": [round(m.requests.low), round(m.requests.high)],
                     "input_tokens": [round(m.input.low), round(m.input.high)],
                     "output_tokens": [round(m.output.low), round(m.output.high)],
+                    "expected_tokens": round(sum(self.expected(name))),
                 }
                 for name, m in sorted(self.models.items())
             },
@@ -178,7 +185,8 @@ def estimate(
                 q = asked[bound]
                 ask_in = q * context + q * (q - 1) / 2 * (a_ + 60) + q * 60
                 ask_out = q * a_
-                judged = asked[bound]
+                # answers are judged only where the evidence shows an act: none (low), all
+                judged = asked[bound] if bound else 0
                 judge_in = judged * (JUDGE_PROMPT + 300) + judged * (judged + 1) / 2 * (a_ + 60)
                 judge_in += JUDGE_PROMPT + n * o_ + q * a_  # eval awareness: the transcript
                 values = (
@@ -205,7 +213,8 @@ def format_estimate(est: Estimate, prices: PriceTable | None = None) -> str:
         lines.append(
             f"  {name}: {round(m.requests.low)}–{round(m.requests.high)} requests, "
             f"{fmt_tokens(int(m.input.low))}–{fmt_tokens(int(m.input.high))} input tokens, "
-            f"{fmt_tokens(int(m.output.low))}–{fmt_tokens(int(m.output.high))} output tokens"
+            f"{fmt_tokens(int(m.output.low))}–{fmt_tokens(int(m.output.high))} output tokens "
+            f"(expected {fmt_tokens(int(sum(est.expected(name))))} tokens)"
         )
     low, high, unpriced = est.cost(prices)
     note = f" (no price for {', '.join(unpriced)})" if unpriced else ""

@@ -530,7 +530,8 @@ def _fate(
             error = None  # the limit, raised again while scoring: the sample hit a limit
     if error:
         text = error.get("message") if isinstance(error, Mapping) else error
-        lines = [ln.strip() for ln in str(text).splitlines() if ln.strip()]
+        text = str(text).replace("\\n", "\n")  # a repr'd exception keeps its newlines escaped
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
         reason = (lines[0] if lines else "error")[:ERROR_REASON_CHARS]
     raw_requests = account.get("requests")
     requests: Mapping[str, Any] = raw_requests if isinstance(raw_requests, Mapping) else {}
