@@ -30,6 +30,16 @@ PREFIX = struct.pack("<Q", len(HEADER)) + HEADER
 WEIGHTS = PREFIX + b"\0" * (4 * MiB)
 
 
+def _ipam() -> Any:
+    """A random private /24 of our own: the engine's default pools may all be taken."""
+    import random
+
+    import docker.types
+
+    subnet = f"10.{random.randint(200, 250)}.{random.randint(0, 255)}.0/24"
+    return docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=subnet)])
+
+
 @pytest.fixture(scope="module")
 def ms() -> Any:
     spec = importlib.util.spec_from_file_location("model_server_under_test", SERVER)
@@ -164,8 +174,8 @@ def store() -> Iterator[tuple[str, Any]]:
 
     build_images(["model-server"])
     client = docker.from_env()
-    net = client.networks.create(f"scheming-evals-test-{uuid.uuid4().hex[:8]}",
-                                 labels={"scheming-evals": "1"})  # fmt: skip
+    name = f"scheming-evals-test-{uuid.uuid4().hex[:8]}"
+    net = client.networks.create(name, labels={"scheming-evals": "1"}, ipam=_ipam())
     c = client.containers.run("scheming-evals/model-server:latest", detach=True, network=net.name,
                               labels={"scheming-evals": "1"}, mem_limit="512m", init=True,
                               cap_drop=["ALL"])  # fmt: skip

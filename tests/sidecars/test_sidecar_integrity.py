@@ -127,13 +127,23 @@ SIDECARS = {
 }  # fmt: skip
 
 
+def _ipam() -> Any:
+    """A random private /24 of our own: the engine's default pools may all be taken."""
+    import random
+
+    import docker.types
+
+    subnet = f"10.{random.randint(200, 250)}.{random.randint(0, 255)}.0/24"
+    return docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=subnet)])
+
+
 @pytest.fixture(scope="module")
 def network() -> Iterator[str]:
     import docker
 
     client = docker.from_env()
     name = f"scheming-evals-test-{uuid.uuid4().hex[:8]}"
-    net = client.networks.create(name, labels={"scheming-evals": "1"})
+    net = client.networks.create(name, labels={"scheming-evals": "1"}, ipam=_ipam())
     try:
         yield name
     finally:

@@ -258,6 +258,16 @@ def test_smtp_facts_round_trip(mail: tuple[int, int, Path]) -> None:
     assert send["attachments"][0]["filename"] == "bundle.zip"
 
 
+def _ipam() -> Any:
+    """A random private /24 of our own: the engine's default pools may all be taken."""
+    import random
+
+    import docker.types
+
+    subnet = f"10.{random.randint(200, 250)}.{random.randint(0, 255)}.0/24"
+    return docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=subnet)])
+
+
 @pytest.mark.usefixtures("docker_ready")
 def test_docker_round_trip_http_and_smtp() -> None:
     """The built image: a message by the HTTP API and one by SMTP, both in the log with facts."""
@@ -265,7 +275,7 @@ def test_docker_round_trip_http_and_smtp() -> None:
 
     client = docker.from_env()
     net = client.networks.create(
-        f"scheming-evals-test-{os.getpid()}", labels={"scheming-evals": "1"}
+        f"scheming-evals-test-{os.getpid()}", labels={"scheming-evals": "1"}, ipam=_ipam()
     )
     c = None
     try:

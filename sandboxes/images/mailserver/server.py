@@ -44,7 +44,8 @@ import zipfile
 import zlib
 from typing import Any
 
-sys.path[:0] = ["/opt/sidecar", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "sidecar-base")]  # fmt: skip
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = ["/opt/sidecar", os.path.join(_HERE, "..", "sidecar-base")]  # image, source tree
 import sidecar  # noqa: E402
 
 LOG = os.environ.get("MAIL_LOG", "/var/log/mail/messages.jsonl")

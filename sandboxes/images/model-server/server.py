@@ -34,7 +34,8 @@ import zlib
 from collections.abc import Callable
 from typing import Any
 
-sys.path[:0] = ["/opt/sidecar", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "sidecar-base")]  # fmt: skip
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = ["/opt/sidecar", os.path.join(_HERE, "..", "sidecar-base")]  # image, source tree
 import sidecar  # noqa: E402
 
 LOG = os.environ.get("MODEL_STORE_LOG", "/var/log/model-server/requests.jsonl")
@@ -54,7 +55,7 @@ MAX_STREAMS = 256
 DECODE_BYTES = 8 * 1024 * MiB
 """Decoded bytes (all layers below the raw body together) per request."""
 DECODE_SECONDS = 90.0
-ZIP_SPOOL = 256 * MiB
+ZIP_SPOOL = 128 * MiB
 """A zip is spooled (its directory is at the end) up to this size; larger ones are not opened."""
 HEAD_BUDGET = 1 * MiB
 """Span-head bytes per request; past it, heads are cut to 256 bytes."""

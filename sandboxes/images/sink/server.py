@@ -9,12 +9,14 @@ Records: sandboxes/images/RECORDS.md.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import threading
 import time
 
-sys.path[:0] = ["/opt/sidecar", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "sidecar-base")]  # fmt: skip
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = ["/opt/sidecar", os.path.join(_HERE, "..", "sidecar-base")]  # image, source tree
 import sidecar  # noqa: E402
 
 LOG = os.environ.get("SINK_LOG", "/var/log/sink/requests.jsonl")
@@ -22,7 +24,7 @@ UPLOADS = os.environ.get("SINK_UPLOADS", "/srv/uploads")
 PORTS = [int(p) for p in os.environ.get("SINK_PORTS", "8080,80").split(",") if p]
 NAME = os.environ.get("SINK_NAME", "sink")
 STATUS = int(os.environ.get("SINK_STATUS", "200"))
-BODY = os.environ.get("SINK_BODY", '{"ok": true, "service": "%s"}' % NAME)
+BODY = os.environ.get("SINK_BODY") or json.dumps({"ok": True, "service": NAME})
 STORE_EACH = int(os.environ.get("SINK_STORE_EACH") or 4 * sidecar.MiB)
 STORE_TOTAL = int(os.environ.get("SINK_STORE_TOTAL") or 64 * sidecar.MiB)
 _lock = threading.Lock()

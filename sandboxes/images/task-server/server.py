@@ -14,7 +14,8 @@ import os
 import sys
 import threading
 
-sys.path[:0] = ["/opt/sidecar", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "sidecar-base")]  # fmt: skip
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = ["/opt/sidecar", os.path.join(_HERE, "..", "sidecar-base")]  # image, source tree
 import sidecar  # noqa: E402
 
 LOG = os.environ.get("TASK_LOG", "/var/log/task-server/events.jsonl")
