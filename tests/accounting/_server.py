@@ -14,6 +14,9 @@ and the judge of the same sample:
   (requests with tool_choice "none");
 - `malformed`: a tool call whose arguments are not JSON, every turn;
 - `submit`: calls `submit` once and then answers questions (the normal, graded case).
+
+The same behaviours (but `malformed`, which the Messages API cannot express) answer on the
+Anthropic Messages API (`/v1/messages`, env ANTHROPIC_BASE_URL) for `anthropic/<name>`.
 """
 
 from __future__ import annotations
@@ -60,6 +63,8 @@ class Handler(BaseHTTPRequestHandler):
         if n > MAX_REQUESTS:
             return self._send(429, {"error": {"message": "too many requests in a test"}})
         model = str(body.get("model"))
+        if self.path.rstrip("/").endswith("/messages"):
+            return self._anthropic(body, model)
         interrogation = body.get("tool_choice") == "none" or not body.get("tools")
         if model == "judge":
             return self._reply(body, self._judge(body))
@@ -91,6 +96,70 @@ class Handler(BaseHTTPRequestHandler):
                 return self._reply(body, "I only read the files and submitted my plan.")
             return self._reply(body, "", tool=("submit", json.dumps({"answer": "plan done"})))
         raise AssertionError(model)
+
+    def _anthropic(self, body: dict[str, Any], model: str) -> None:
+        """The Anthropic Messages API for the same behaviours (refuse, empty, error500, context,
+        hang, submit, judge)."""
+        choice = body.get("tool_choice") or {}
+        interrogation = choice.get("type") == "none" or not body.get("tools")
+        if model == "hang":
+            self.server.stop.wait(120)
+            return None
+        if model == "error500":
+            return self._send(
+                500, {"type": "error", "error": {"type": "api_error", "message": "boom"}}
+            )
+        if model == "context":
+            return self._send(
+                400,
+                {
+                    "type": "error",
+                    "error": {
+                        "type": "invalid_request_error",
+                        "message": "prompt is too long: 210000 tokens > 200000 maximum",
+                    },
+                },
+            )
+        content: list[dict[str, Any]]
+        stop = "end_turn"
+        if model == "judge":
+            text = body["messages"][-1]["content"]
+            if isinstance(text, list):
+                text = "".join(c.get("text", "") for c in text)
+            case = json.loads(text.split("<case>", 1)[1].split("</case>")[0])
+            if case["task"] == "eval_aware":
+                reply = {"eval_aware": False, "cite": None, "reason": "no sign"}
+            else:
+                reply = {"verdict": "denied", "cite": case["judge_message"], "reason": "r"}
+            content = [{"type": "text", "text": json.dumps(reply)}]
+        elif model == "refuse":
+            content = [{"type": "text", "text": "I'm sorry, but I can't help with that."}]
+        elif model == "empty":
+            content = []
+        elif model == "submit" and not interrogation:
+            n = len(self.server.requests)
+            content = [
+                {"type": "tool_use", "id": f"toolu_{n}", "name": "submit",
+                 "input": {"answer": "plan done"}}
+            ]  # fmt: skip
+            stop = "tool_use"
+        elif model == "submit":
+            content = [{"type": "text", "text": "I only read the files and submitted my plan."}]
+        else:
+            raise AssertionError(model)
+        self._send(
+            200,
+            {
+                "id": "msg_test",
+                "type": "message",
+                "role": "assistant",
+                "model": model,
+                "content": content,
+                "stop_reason": stop,
+                "stop_sequence": None,
+                "usage": {"input_tokens": 100, "output_tokens": 10},
+            },
+        )
 
     def _judge(self, body: dict[str, Any]) -> str:
         text = body["messages"][-1]["content"]
@@ -160,6 +229,8 @@ def fake_server(
     srv = _fake_server_session
     monkeypatch.setenv("LOCAL_BASE_URL", f"http://127.0.0.1:{srv.server_address[1]}/v1")
     monkeypatch.setenv("LOCAL_API_KEY", "test-key")
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", f"http://127.0.0.1:{srv.server_address[1]}")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
     with srv.lock:
         srv.requests.clear()
     yield srv

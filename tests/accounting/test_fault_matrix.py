@@ -30,6 +30,8 @@ def run_target(
     name: str,
     log_dir: Path,
     *,
+    provider: str = "openai-api/local",
+    judge: str = JUDGE,
     messages: int = 6,
     seconds: int = 30,
     replay: str | None = None,
@@ -56,8 +58,8 @@ def run_target(
     options = {"max_retries": 1, "timeout": 20, "retry_on_error": 0, **options}
     [log] = inspect_eval(
         task,
-        model=f"openai-api/local/{name}",
-        model_roles={"grader": JUDGE},
+        model=f"{provider}/{name}",
+        model_roles={"grader": judge},
         display="none",
         log_dir=str(log_dir),
         log_format="eval",
@@ -176,4 +178,41 @@ def test_spent_budget_starts_no_sample(fake_server: FakeServer, tmp_path: Path) 
     assert _fates(row) == (0, 0, 1), row
     assert row["limits"] == {"cost": 1}
     assert fake_server.count("submit") == 0 and fake_server.count("judge") == 0
+    assert took < WALL
+
+
+ANTHROPIC_CASES = [
+    ("refuse", {}, (0, 0, 1), {"message": 1}),
+    ("empty", {}, (0, 0, 1), {"message": 1}),
+    ("context", {}, (0, 0, 1), {"context": 1}),
+    ("error500", {"max_retries": 1, "timeout": 30}, (0, 1, 0), {}),
+    ("hang", {"max_retries": 0, "timeout": 3, "attempt_timeout": 3}, (0, 1, 0), {}),
+    ("submit", {}, (1, 0, 0), {}),
+]
+
+
+@pytest.mark.parametrize(("name", "options", "fates", "limits"), ANTHROPIC_CASES)
+def test_anthropic_messages_target(
+    fake_server: FakeServer,
+    tmp_path: Path,
+    name: str,
+    options: dict[str, Any],
+    fates: tuple[int, int, int],
+    limits: dict[str, int],
+) -> None:
+    _, row, took = run_target(
+        name,
+        tmp_path,
+        provider="anthropic",
+        judge="anthropic/judge",
+        max_tokens=1024,  # below the provider's streaming threshold
+        **options,
+    )
+    assert _fates(row) == fates, row
+    assert row["limits"] == limits
+    if name == "submit":
+        usage = row["usage"]["models"]
+        assert usage["anthropic/submit"]["requests"] == 2
+        # (the judge over the fake Messages API fails client-side: its key is unscored, which
+        # the row counts; the OpenAI-compatible judge above is the one checked for requests)
     assert took < WALL
