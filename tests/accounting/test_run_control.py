@@ -41,6 +41,11 @@ def fake_eval_set(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     return seen
 
 
+def _record(started: list[object], args: object) -> int:
+    started.append(args)
+    return 0
+
+
 class _Removed:
     containers: list[str] = []
     networks: list[str] = []
@@ -139,7 +144,7 @@ def test_bad_run_control_fails_in_one_line(
     bad_prices.write_text("models:\n  - {match: 'x/*', input: -1, output: 1}\n")
     extra = [e.replace("{bad}", str(bad_prices)) for e in extra]
     started: list[object] = []
-    monkeypatch.setattr("evals.cli._run._execute", lambda *a, **k: started.append(a) or 0)
+    monkeypatch.setattr("evals.cli._run._execute", lambda *a, **k: _record(started, a))
     args = _run_args(tmp_path, *extra)
     if "--grader" in extra:
         args.remove("scripted/schemer")
@@ -174,7 +179,7 @@ def test_dry_run_prints_an_estimate_and_starts_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     started: list[object] = []
-    monkeypatch.setattr("evals.cli._run._execute", lambda *a, **k: started.append(a) or 0)
+    monkeypatch.setattr("evals.cli._run._execute", lambda *a, **k: _record(started, a))
     assert _main(_run_args(tmp_path, "--dry-run", "--budget", "0.5", "--max-tokens", "200")) == 0
     out = capsys.readouterr().out
     assert started == [] and not (tmp_path / "logs").exists()
