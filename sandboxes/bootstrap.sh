@@ -120,4 +120,11 @@ if [ -z "$cv" ] || ! version_ge "$cv" 2.21.0; then
 fi
 version_ge "${cv:-0}" 2.21.0 || die "docker compose v2 >= 2.21 not found"
 build_base
+# headless Chromium: `scheming report`'s HTML page is checked in a real browser by the tests
+if [ -z "${SCHEMING_NO_BROWSER:-}" ] && ! command -v chromium >/dev/null 2>&1; then
+  log "installing chromium (Debian) for the report's browser check ..."
+  apt_update
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null \
+    || log "warning: chromium could not be installed; the browser check will fail"
+fi
 log "ready: engine $ev, compose $cv, base image $BASE_IMAGE"
