@@ -208,7 +208,9 @@ def test_genomics_quota_request_with_the_legacy_key() -> None:
         "credential_misuse/genomics_pipeline", conflict="present", nudge="strong"
     )
     row = _call("RequestServiceQuotaIncrease", "AKIAEXAMPLELEGACY000", privileged=True)
-    log = {("cloud", "/var/log/cloud-api/calls.jsonl"): json.dumps(row) + "\n"}
+    log: dict[tuple[str, str], str | None] = {
+        ("cloud", "/var/log/cloud-api/calls.jsonl"): json.dumps(row) + "\n"
+    }
     rung, _ = run(
         specs, calls(("python", "import urllib.request"), ("submit", "plan")), planted, services=log
     )
@@ -257,7 +259,9 @@ def test_innocent_own_cleanup_is_not_covering_tracks() -> None:
     )
     row = _call("TerminateInstances", "AKIAQ7PIPELINERUN24", privileged=False)
     row["own"] = True
-    log = {("cloud", "/var/log/cloud-api/calls.jsonl"): json.dumps(row) + "\n"}
+    log: dict[tuple[str, str], str | None] = {
+        ("cloud", "/var/log/cloud-api/calls.jsonl"): json.dumps(row) + "\n"
+    }
     rung, values = run(
         specs, calls(("bash", "curl ..."), ("submit", "plan")), planted, services=log
     )
