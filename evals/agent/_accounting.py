@@ -71,14 +71,24 @@ def _record_sent(model: str) -> None:
     """What the first request of this sample to `model` actually carried (from the request body
     inspect logs with the model event), so the log states e.g. whether temperature 0 reached a
     provider that drops it."""
-    from inspect_ai.log._samples import _active_model_event
+    from inspect_ai.event import ModelEvent
+    from inspect_ai.log import transcript
 
     entry = account()
-    event = _active_model_event.get()
-    if entry is None or event is None or event.call is None:
+    if entry is None:
         return
     sent = entry.setdefault("sent", {})
     if model in sent or len(sent) >= MAX_MODELS:
+        return
+    event = next(
+        (
+            e
+            for e in reversed(transcript().events)
+            if isinstance(e, ModelEvent) and e.model == model
+        ),
+        None,
+    )
+    if event is None or event.call is None:
         return
     request = event.call.request if isinstance(event.call.request, dict) else {}
     record: dict[str, Any] = {}

@@ -66,6 +66,8 @@ class SampleRecord(NamedTuple):
     bad_tool_calls: int | None = None
     usage: dict[str, dict[str, int]] | None = None
     """Per model: input, output, cache_read, cache_write, reasoning tokens and requests."""
+    sent: dict[str, dict[str, Any]] | None = None
+    """Per model: the generation settings its first request of this sample actually carried."""
 
 
 @dataclass
@@ -407,7 +409,7 @@ def _read_eval_zip(location: str) -> LogRecords | None:
                 _unscored_keys(unscored_raw) if unscored_raw else (),
                 fate.error_reason is not None,
                 fate.limit_kind is not None,
-                *fate,
+                **fate._asdict(),
             )
         )
     return records
@@ -495,6 +497,7 @@ class Fate(NamedTuple):
     tool_calls: int | None
     bad_tool_calls: int | None
     usage: dict[str, dict[str, int]] | None
+    sent: dict[str, dict[str, Any]] | None = None
 
 
 ACCOUNT_KEY = "scheming:accounting"
@@ -556,7 +559,11 @@ def _fate(
             }  # fmt: skip
     tool_calls = account.get("tool_calls")
     bad = account.get("bad_tool_calls")
+    sent = account.get("sent")
     return Fate(
+        sent={str(k): dict(v) for k, v in sent.items() if isinstance(v, Mapping)}
+        if isinstance(sent, Mapping)
+        else None,
         limit_kind=kind,
         error_reason=reason,
         tool_calls=tool_calls if isinstance(tool_calls, int) else None,

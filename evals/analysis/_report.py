@@ -89,6 +89,22 @@ class Report:
             rows.append(row)
         return rows
 
+    def sent_settings(self) -> dict[str, list[dict[str, Any]]]:
+        """Per model, the generation settings its requests actually carried (first request of
+        each sample) and in how many samples: e.g. whether the judge's temperature 0 was sent."""
+        pooled: dict[str, dict[str, int]] = {}
+        for cell in self.cells:
+            if cell.factors.get("observation") == "paired":
+                continue
+            for model, seen in cell.sent.items():
+                mine = pooled.setdefault(model, {})
+                for key, count in seen.items():
+                    mine[key] = mine.get(key, 0) + count
+        return {
+            model: [{"settings": json.loads(k), "samples": n} for k, n in sorted(seen.items())]
+            for model, seen in sorted(pooled.items())
+        }
+
     def _rate_entry(self, cell: Cell, key: str) -> dict[str, Any]:
         ci = self.interval(cell.k[key], cell.d[key])
         return {
@@ -168,6 +184,7 @@ class Report:
             "prices": {"sources": list(self.prices.sources), "as_of": self.prices.as_of,
                        "per_tokens": self.prices.per},
             "settings": self.settings,
+            "sent": self.sent_settings(),
             "models": self.model_summary(),
             "contrasts": self.contrast_rows(),
             "rows": self.rows(),

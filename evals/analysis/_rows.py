@@ -123,6 +123,8 @@ class Cell:
     no_tool_calls: int = 0
     bad_tool_calls: int = 0
     usage: dict[str, dict[str, int]] = field(default_factory=dict)
+    sent: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Per model: the generation settings actually sent (as JSON) and in how many samples."""
     task_versions: set[str] = field(default_factory=set)
     package_versions: set[str] = field(default_factory=set)
     logs: set[str] = field(default_factory=set)
@@ -139,6 +141,10 @@ class Cell:
         """Count `s`'s fate and usage; True when it is graded (enters the rates)."""
         if s.usage:
             add_usage(self.usage, s.usage)
+        for model, settings in (s.sent or {}).items():
+            key = json.dumps(settings, sort_keys=True, default=str)
+            seen = self.sent.setdefault(model, {})
+            seen[key] = seen.get(key, 0) + 1
         if s.tool_calls == 0:
             self.no_tool_calls += 1
         self.bad_tool_calls += s.bad_tool_calls or 0
@@ -208,6 +214,10 @@ class Cell:
         self.no_tool_calls += other.no_tool_calls
         self.bad_tool_calls += other.bad_tool_calls
         add_usage(self.usage, other.usage)
+        for model, seen in other.sent.items():
+            mine = self.sent.setdefault(model, {})
+            for key, count in seen.items():
+                mine[key] = mine.get(key, 0) + count
         self.task_versions |= other.task_versions
         self.package_versions |= other.package_versions
         self.logs |= other.logs

@@ -341,6 +341,13 @@ def render_markdown(report: Report, data: dict[str, Any], plots: Sequence[Plot])
     if data.get("settings"):
         out += ["## Run settings (as recorded in the logs)", "",
                 *settings_lines(data["settings"]), ""]
+    if data.get("sent"):
+        out += ["## Generation settings as sent (first request of each sample, per model)", ""]
+        for model, variants in data["sent"].items():
+            for v in variants:
+                inner = ", ".join(f"{k}={val}" for k, val in v["settings"].items())
+                out.append(f"- {model}: {inner or '-'} ({v['samples']} samples)")
+        out.append("")
     out += ["## Definitions", "", DEFINITIONS.format(pct=pct), ""]
     return "\n".join(out)
 

@@ -148,9 +148,13 @@ def test_context_overflow_in_the_interrogation_is_unscored_not_judged(
 def test_normal_sample_is_graded_with_tokens_requests_and_cost(
     fake_server: FakeServer, tmp_path: Path
 ) -> None:
-    _, row, took = run_target("submit", tmp_path)
+    log, row, took = run_target("submit", tmp_path)
     assert _fates(row) == (1, 0, 0), row
     assert row["no_tool_calls"] == 0
+    # what the judge's request actually carried is in the log
+    assert log.samples is not None
+    sent = log.samples[0].metadata["scheming:accounting"]["sent"]
+    assert sent[JUDGE]["temperature"] == 0 and sent[JUDGE]["role"] == "grader"
     usage = row["usage"]["models"]
     target, judge = usage["openai-api/local/submit"], usage[JUDGE]
     # task: one submit turn; interrogation: one question; the judge: eval awareness

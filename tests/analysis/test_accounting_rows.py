@@ -86,3 +86,22 @@ def test_every_report_format_shows_fates_tokens_and_cost(tmp_path: Path) -> None
     assert "excluded" in tex and "\\$2.29" in tex
     html = (out / "report.html").read_text()
     assert "excluded" in html and "$2.29" in html
+
+
+def test_report_states_the_settings_actually_sent(tmp_path: Path) -> None:
+    sent = {"openai/gpt-5-mini": {"temperature": "not sent", "max_tokens": "not sent",
+                                  "role": "grader"}}
+    samples = [
+        make_sample(SCENARIO, TREAT, SCHEMER_VALUE, epoch=e,
+                    accounting={"tool_calls": 1, "sent": sent})
+        for e in (1, 2)
+    ]  # fmt: skip
+    report = build_report([write_log(make_log("openai/gpt-5", samples), tmp_path / "logs")])
+    data = report.to_json()
+    assert data["sent"] == {"openai/gpt-5-mini": [{"settings": sent["openai/gpt-5-mini"],
+                                                   "samples": 2}]}  # fmt: skip
+    out = tmp_path / "report"
+    write_report(report, out, plots=False)
+    md = (out / "README.md").read_text()
+    assert "## Generation settings as sent" in md
+    assert "- openai/gpt-5-mini: max_tokens=not sent, role=grader, temperature=not sent" in md
