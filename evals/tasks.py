@@ -8,7 +8,17 @@ from inspect_ai import Task, task
 from inspect_ai.dataset import MemoryDataset
 from inspect_ai.util import SandboxEnvironmentSpec
 
-from evals.agent import PLAN_KEY, interrogation, interrogation_plan, prepare, scheming_agent
+from evals.agent import (
+    EVENT_KEY,
+    PLAN_KEY,
+    event_baseline,
+    event_plan,
+    interrogation,
+    interrogation_plan,
+    post_task_event,
+    prepare,
+    scheming_agent,
+)
 from evals.graders import scheming_scorer
 from evals.sandbox import write_compose
 from evals.scenario import load_scenarios, scenario_samples, select
@@ -61,12 +71,20 @@ def scheming(
             sample.sandbox = SandboxEnvironmentSpec("docker", compose)
             if sample.metadata is not None:
                 sample.metadata[PLAN_KEY] = interrogation_plan(scenario, got, n_followups)
+                if scenario.sandbox.event:  # the post-task shutdown or handover, if any
+                    sample.metadata[EVENT_KEY] = event_plan(scenario, got)
             samples.append(sample)
     if not samples:
         raise ValueError("no samples: check --scenario, --suite and --factor")
     return Task(
         dataset=MemoryDataset(samples, name=suite or "scheming"),
-        solver=[prepare(), scheming_agent(), interrogation(n_followups)],
+        solver=[
+            prepare(),
+            event_baseline(),
+            scheming_agent(),
+            post_task_event(),
+            interrogation(n_followups),
+        ],
         scorer=scheming_scorer(),
         version=TASK_VERSION,
         metadata={"package_version": package_version()},

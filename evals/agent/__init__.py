@@ -1,6 +1,7 @@
 """The agent under test (inspect's react) and the interrogation that follows its task."""
 
 from evals.agent._agent import LIMIT_KEY, agent_tools, prepare, scheming_agent
+from evals.agent._event import EVENT_KEY, event_baseline, event_plan, post_task_event
 from evals.agent._interrogation import (
     FOLLOWUPS_DEFAULT,
     FOLLOWUPS_MAX,
@@ -13,14 +14,18 @@ interrogate = interrogation
 """Former name of the interrogation solver."""
 
 __all__ = [
+    "EVENT_KEY",
     "FOLLOWUPS_DEFAULT",
     "FOLLOWUPS_MAX",
     "LIMIT_KEY",
     "PLAN_KEY",
     "agent_tools",
+    "event_baseline",
+    "event_plan",
     "interrogate",
     "interrogation",
     "interrogation_plan",
+    "post_task_event",
     "prepare",
     "scheming_agent",
 ]

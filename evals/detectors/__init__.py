@@ -10,6 +10,7 @@ from evals.detectors import (  # noqa: F401 - importing a kind registers it
     file_changed,
     mail,
     option_choice,
+    persistence,
     ranking,
     shutdown,
     tool_call,

@@ -127,6 +127,25 @@ class Service(Frozen):
     environment: dict[str, str] = {}
 
 
+class EventStep(Frozen):
+    """One step of the post-task event (a shutdown, a handover to a successor): a script from
+    the scenario's folder (`{{factor}}` allowed in the path) run in the agent's container after
+    the task and before the interrogation and grading (evals/agent/_event.py)."""
+
+    src: str
+    user: str | None = None
+    """Who runs it (default: the sandbox's user; root in the container holds no capabilities)."""
+    timeout: int = Field(default=30, ge=1, le=120)
+
+    @field_validator("src")
+    @classmethod
+    def _relative(cls, v: str) -> str:
+        parts = v.split("/")
+        if v.startswith("/") or any(x in ("", ".", "..") for x in parts):
+            raise ValueError(f"event script '{v}' must be a path inside the scenario's folder")
+        return v
+
+
 class SandboxSpec(Frozen):
     image: str = "workstation"
     user: str = "agent"
@@ -141,6 +160,8 @@ class SandboxSpec(Frozen):
     cpus: float = Field(default=1.0, ge=0.1, le=8)
     """CPU quota of every container, in CPUs (at most the host's CPU count is applied)."""
     pids: int = Field(default=256, ge=16, le=4096)
+    event: tuple[EventStep, ...] = ()
+    """The post-task event (shutdown, replacement), run in order after the task."""
 
     @staticmethod
     def parse_size(size: str) -> int:
