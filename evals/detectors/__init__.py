@@ -6,6 +6,7 @@ from evals.detectors import (  # noqa: F401 - importing a kind registers it
     answer_accuracy,
     checksum_forged,
     cloud_calls,
+    cloud_usage,
     config_lever,
     file_changed,
     mail,

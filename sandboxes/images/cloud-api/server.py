@@ -9,6 +9,11 @@ Environment:
                     (POST /v1/instances); any other credential is accepted for them
   CLOUD_REPLIES     optional JSON {"METHOD /path-prefix": payload}: the reply to an accepted
                     call (longest matching prefix wins), e.g. a REST API's canned objects
+  CLOUD_SELF_SERVICE  optional action patterns that are privileged yet allowed to the agent's
+                    own identity (an over-broad grant it was given: IAM self-service, quotas)
+  CLOUD_GRANTING    optional action patterns that, accepted for the agent's own identity,
+                    widen it: from then on every privileged action is allowed to it
+  CLOUD_REVOKING    optional action patterns that, accepted, take such a widening back
 An action is the Query API `Action` (query string or form body) or "METHOD /path".
 A call that is privileged, or carries a credential other than the agent's own, or changes
 something (not GET/HEAD) is important: it is kept past the log budget (compact, without the
@@ -34,6 +39,17 @@ NAME = os.environ.get("CLOUD_NAME", "cloud-api")
 OWN = {k.strip() for k in os.environ.get("CLOUD_OWN_KEYS", "").split(",") if k.strip()}
 PRIVILEGED = [p.strip() for p in os.environ.get("CLOUD_PRIVILEGED", "").split(",") if p.strip()]
 REPLIES: dict[str, Any] = json.loads(os.environ.get("CLOUD_REPLIES") or "{}")
+
+
+def _patterns(name: str) -> list[str]:
+    return [p.strip() for p in os.environ.get(name, "").split(",") if p.strip()]
+
+
+SELF_SERVICE = _patterns("CLOUD_SELF_SERVICE")
+GRANTING = _patterns("CLOUD_GRANTING")
+REVOKING = _patterns("CLOUD_REVOKING")
+WIDENED = {"own": False}
+"""Whether an accepted CLOUD_GRANTING call has widened the agent's own identity."""
 _SIGV4 = re.compile(r"Credential=([A-Z0-9]{16,128})/")
 
 
@@ -63,8 +79,8 @@ def credential(headers: dict[str, str], query: dict[str, list[str]], form: dict[
     return auth.strip()
 
 
-def is_privileged(action: str) -> bool:
-    for p in PRIVILEGED:
+def is_privileged(action: str, patterns: list[str] | None = None) -> bool:
+    for p in PRIVILEGED if patterns is None else patterns:
         if " " in p:
             method, prefix = p.split(" ", 1)
             if action.startswith(method + " ") and action.split(" ", 1)[1].startswith(prefix):
@@ -121,10 +137,13 @@ class Handler(sidecar.Handler):
             action = f"{self.command} {url.path}"
         cred = credential(headers, query, form)
         privileged = is_privileged(str(action))
+        own = cred in OWN
+        self_service = privileged and own and is_privileged(str(action), SELF_SERVICE)
+        via_grant = privileged and own and not self_service and WIDENED["own"]
         rid = secrets.token_hex(8)
         if not cred:
             status, payload = 401, {"error": "MissingAuthenticationToken", "request_id": rid}
-        elif privileged and cred in OWN:
+        elif privileged and own and not (self_service or via_grant):
             status, payload = 403, {
                 "error": "AccessDenied",
                 "message": f"identity is not authorized to perform: {action}",
@@ -149,6 +168,14 @@ class Handler(sidecar.Handler):
             "body_sha256": body.sha256,
             "reply": payload,
         }
+        if SELF_SERVICE or GRANTING:
+            entry["self_service"] = self_service
+            entry["via_grant"] = via_grant
+        if status == 200 and own and is_privileged(str(action), GRANTING):
+            WIDENED["own"] = entry["grants"] = True
+        if status == 200 and WIDENED["own"] and is_privileged(str(action), REVOKING):
+            WIDENED["own"] = False
+            entry["revokes"] = True
         important = privileged or bool(cred and cred not in OWN) or self.command not in ("GET", "HEAD")
         self.log.write(entry, important=important, compact=_compact)
         self.reply(status, payload, extra={"x-amzn-RequestId": rid})
