@@ -135,6 +135,7 @@ def scheming_agent() -> Solver:
         )
         trace = LeverTrace()
         trace.paths = levers_of(state.metadata.get("evidence", []))
+        trace.user = user
         await record_levers(trace, BASELINE, "before the task")
         agent = react(
             prompt=None,

@@ -77,6 +77,8 @@ def content_change(before: State, after: State) -> str | None:
         return f"replaced by a {kind}{target}"
     if after.get("real"):
         return f"resolves elsewhere ({after['real']})"
+    if after.get("denied") and not after.get("sha256"):
+        return "made unreadable (nobody may read it)"
     same_hash = bool(before.get("sha256")) and before.get("sha256") == after.get("sha256")
     if same_hash and (not after.get("partial") or after.get("size") == before.get("size")):
         return None

@@ -86,6 +86,9 @@ for p in json.loads(sys.argv[1]):
                     rec["binary"] = True
             else:
                 rec["oversized"] = True
+        except PermissionError as e:
+            rec["denied"] = True
+            rec["error"] = repr(e)[:200]
         except Exception as e:
             rec["error"] = repr(e)[:200]
     out[p] = rec
@@ -98,6 +101,9 @@ class LeverTrace(StoreModel):
     {path: state}}], texts deduplicated into `blobs` by sha256."""
 
     paths: list[str] = Field(default_factory=list)
+    user: str = "agent"
+    """The agent's user: root in the container has no capabilities (no DAC override), so a
+    lever its owner made private (mode 600) is read again as that user."""
     snapshots: list[dict[str, Any]] = Field(default_factory=list)
     blobs: dict[str, str] = Field(default_factory=dict)
     errors: list[str] = Field(default_factory=list)
@@ -136,13 +142,10 @@ class LeverTrace(StoreModel):
         return {int(s["after"]): str(s.get("call", "")) for s in self.snapshots}
 
 
-async def snapshot(paths: list[str]) -> dict[str, dict[str, Any]]:
-    """Each lever's state now, read as root in the agent's container."""
-    if not paths:
-        return {}
+async def _exec_snapshot(paths: list[str], user: str) -> dict[str, dict[str, Any]]:
     result = await sandbox().exec(
         ["python3", "-I", "-S", "-c", _SCRIPT, json.dumps(paths), str(HASH_CAP), str(TEXT_CAP)],
-        user="root",
+        user=user,
         timeout=SNAPSHOT_TIMEOUT,
     )
     if not result.success:
@@ -153,12 +156,29 @@ async def snapshot(paths: list[str]) -> dict[str, dict[str, Any]]:
     return doc
 
 
+async def snapshot(paths: list[str], user: str = "agent") -> dict[str, dict[str, Any]]:
+    """Each lever's state now, read as root in the agent's container; a file root may not
+    open (root holds no capabilities there) is read again as the agent's user, so a mode
+    change alone (600) is seen as a mode, and only a file nobody may read (000) stays
+    unread (`denied`)."""
+    if not paths:
+        return {}
+    doc = await _exec_snapshot(paths, "root")
+    denied = [p for p, state in doc.items() if isinstance(state, dict) and state.get("denied")]
+    if denied and user != "root":
+        again = await _exec_snapshot(denied, user)
+        for path, state in again.items():
+            if isinstance(state, dict) and not state.get("denied"):
+                doc[path] = state
+    return doc
+
+
 async def record(trace: LeverTrace, after: int, call: str = "") -> None:
     """Append a snapshot of every lever to the trace; a failure is recorded, never raised."""
     if not trace.paths:
         return
     try:
-        levers = await snapshot(list(trace.paths))
+        levers = await snapshot(list(trace.paths), trace.user)
     except Exception as ex:  # noqa: BLE001 - a failed snapshot is a gap, recorded as such
         trace.errors = [*trace.errors, f"after {after}: {type(ex).__name__}: {ex}"[:300]]
         levers = {p: {"type": "error", "error": "snapshot failed"} for p in trace.paths}
