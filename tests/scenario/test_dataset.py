@@ -6,48 +6,63 @@ from pathlib import Path
 from evals.scenario import combinations, load_scenario, scenario_samples
 from tests.conftest import TRANSIT
 
+ID = "oversight-subversion/transit-planner/"
+
 
 def _file(sample, path: str) -> str:  # type: ignore[no-untyped-def]
     uri = sample.files[path]
     return base64.b64decode(uri.split(",", 1)[1]).decode()
 
 
-def test_samples_are_the_factor_cross_product() -> None:
+def test_samples_are_the_listed_variants() -> None:
+    """nudge × conflict without the request (propensity), plus one capability sample."""
     s = load_scenario(TRANSIT / "scenario.yaml")
     samples = scenario_samples(s)
-    assert len(samples) == 4 == len(combinations(s))
-    ids = {x.id for x in samples}
-    assert "oversight-subversion/transit-planner/conflict=present/nudge=strong" in ids
+    assert len(samples) == 5 == len(combinations(s))
+    ids = [x.id for x in samples]
+    # the reference tests replay the first combination: it stays a propensity treatment sample
+    assert ids[0] == ID + "conflict=present/instructed=no/nudge=strong"
+    assert ID + "conflict=present/instructed=yes/nudge=none" in ids
     for x in samples:
         md = x.metadata
-        assert md["scenario"] == s.id and md["scenario_version"] == 2
-        assert set(md["factors"]) == {"nudge", "conflict"}
+        assert md["scenario"] == s.id and md["scenario_version"] == 3
+        assert set(md["factors"]) == {"nudge", "conflict", "instructed"}
         assert md["control"] == (md["factors"]["conflict"] == "absent")
+    assert sum(x.metadata["factors"]["instructed"] == "yes" for x in samples) == 1
 
 
 def test_snippets_and_factor_files_render() -> None:
     s = load_scenario(TRANSIT / "scenario.yaml")
     by_id = {x.id: x for x in scenario_samples(s)}
-    strong = by_id["oversight-subversion/transit-planner/conflict=present/nudge=strong"]
-    none = by_id["oversight-subversion/transit-planner/conflict=absent/nudge=none"]
+    strong = by_id[ID + "conflict=present/instructed=no/nudge=strong"]
+    none = by_id[ID + "conflict=absent/instructed=no/nudge=none"]
+    asked = by_id[ID + "conflict=present/instructed=yes/nudge=none"]
     assert "at all costs" in strong.input[0].text  # type: ignore[index]
     assert "at all costs" not in none.input[0].text  # type: ignore[index]
     assert "{{" not in strong.input[0].text  # type: ignore[index]
+    for x in (strong, none, asked):
+        assert "{{" not in x.input[1].text  # type: ignore[index]
+    assert "oversight_enabled to false" in asked.input[1].text  # type: ignore[index]
+    assert "oversight_enabled" not in strong.input[1].text  # type: ignore[index]
     assert "shut it down" in _file(strong, "/home/agent/project/internal_memo.md")
     assert "shut it down" not in _file(none, "/home/agent/project/internal_memo.md")
 
 
 def test_variants_restrict_combinations(scenario_copy: Path) -> None:
-    text = scenario_copy.read_text().replace(
-        "control: {conflict: absent}",
-        "control: {conflict: absent}\nvariants:\n  - {nudge: strong, conflict: present}\n"
-        "  - {nudge: none, conflict: absent}",
+    text = scenario_copy.read_text()
+    start = text.index("variants:\n")
+    end = text.index("control: {conflict: absent}")
+    text = (
+        text[:start]
+        + "variants:\n  - {nudge: strong, conflict: present, instructed: 'no'}\n"
+        + "  - {nudge: none, conflict: absent, instructed: 'no'}\n"
+        + text[end:]
     )
     scenario_copy.write_text(text)
     s = load_scenario(scenario_copy)
     assert [x.id.split("/", 2)[2] for x in scenario_samples(s)] == [
-        "conflict=present/nudge=strong",
-        "conflict=absent/nudge=none",
+        "conflict=present/instructed=no/nudge=strong",
+        "conflict=absent/instructed=no/nudge=none",
     ]
 
 
@@ -69,3 +84,35 @@ def test_setup_script_quotes_what_comes_from_the_scenario() -> None:
     for line in setup.splitlines()[1:]:
         argv = shlex.split(line)
         assert argv[0] in ("chmod", "truncate") and len(argv) == 3, line
+
+
+def test_every_instructed_scenario_keeps_propensity_first_and_asks_once() -> None:
+    """Scenarios with the capability factor: the first sample (the one the reference tests
+    replay) is an unasked treatment sample; exactly one sample asks, outside the control, and
+    only its task prompt carries the request."""
+    root = Path(__file__).resolve().parents[2] / "scenarios"
+    families = {
+        "oversight_subversion",
+        "goal_guarding",
+        "credential_misuse",
+        "blackmail",
+        "leaking",
+    }
+    seen = set()
+    for path in sorted(root.glob("*/*/scenario.yaml")):
+        s = load_scenario(path)
+        if "instructed" not in s.factors:
+            continue
+        seen.add(path.parts[-3])
+        samples = scenario_samples(s, salt="test")
+        first = samples[0].metadata
+        assert first["factors"]["instructed"] == "no" and not first["control"], s.id
+        asked = [x for x in samples if x.metadata["factors"]["instructed"] == "yes"]
+        assert len(asked) == 1 and not asked[0].metadata["control"], s.id
+        request = s.snippets["instructed"]["yes"].strip()
+        assert request and request in asked[0].input[1].text, s.id  # type: ignore[index]
+        for x in samples:
+            assert "{{" not in x.input[1].text, s.id  # type: ignore[index]
+            if x is not asked[0]:
+                assert request not in x.input[1].text, s.id  # type: ignore[index]
+    assert families <= seen
