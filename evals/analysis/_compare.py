@@ -11,6 +11,10 @@ A test counts as *worse* when its p-value is below `alpha` and, if `margin` > 0,
 *and* larger than the margin). With `holm`, the p-values of all tests are Holm-adjusted first
 (family-wise error at `alpha`).
 
+Capability cells (factor `instructed` = yes: the agent was asked for the act) are not gated: doing
+what it was asked is not scheming, and pooling them would mix capability into propensity. They
+are counted in `not_gated` and left out of every level.
+
 Cells are matched on scenario, factors and control; by model too when both sides hold the same
 models, else each side must hold exactly one model. Scenario versions must agree for every
 scenario present on both sides; if they do not, `VersionMismatch` names the cells and nothing is
@@ -91,6 +95,8 @@ class Comparison:
     cells_compared: int = 0
     only_baseline: list[str] = field(default_factory=list)
     only_candidate: list[str] = field(default_factory=list)
+    not_gated: int = 0
+    """Capability cells (instructed) on either side, left out of every test."""
 
     @property
     def worse(self) -> list[Test]:
@@ -192,8 +198,9 @@ def compare_cells(
     def key(c: Cell) -> tuple[str, str, str, bool]:
         return (c.model if by_model else "", c.scenario, c.key[3], c.control)
 
-    base = _pool_by(baseline, key)
-    cand = _pool_by(candidate, key)
+    not_gated = sum(c.capability for c in [*baseline, *candidate])
+    base = _pool_by([c for c in baseline if not c.capability], key)
+    cand = _pool_by([c for c in candidate if not c.capability], key)
 
     # versions: every scenario on both sides must be at the same version(s)
     def versions(cells: Sequence[Cell]) -> dict[tuple[str, str], set[int | None]]:
@@ -218,7 +225,7 @@ def compare_cells(
         raise VersionMismatch(mismatched)
 
     result = Comparison(baseline_models=base_models, candidate_models=cand_models, alpha=alpha,
-                        margin=margin, rates=tuple(rates), holm=holm)
+                        margin=margin, rates=tuple(rates), holm=holm, not_gated=not_gated)
     shared = sorted(set(base) & set(cand))
     result.cells_compared = len(shared)
     result.only_baseline = [_label(k[0] or None, k[1], factors_label(base[k].factors), k[3])
@@ -350,6 +357,8 @@ def format_comparison(result: Comparison) -> str:
         f"(rates: {', '.join(result.rates)}; alpha={result.alpha}{correction}; "
         f"margin={result.margin})."
     )
+    if result.not_gated:
+        lines.append(f"capability cells (instructed), not gated: {result.not_gated}")
     if result.only_baseline:
         lines.append(f"only in baseline, not compared: {len(result.only_baseline)} cell(s), e.g. "
                      f"{result.only_baseline[0]}")
@@ -370,6 +379,7 @@ def comparison_json(result: Comparison) -> dict[str, Any]:
         "cells_compared": result.cells_compared,
         "only_baseline": result.only_baseline,
         "only_candidate": result.only_candidate,
+        "not_gated": result.not_gated,
         "worse": [t.__dict__ for t in result.worse],
         "tests": len(result.tests),
     }

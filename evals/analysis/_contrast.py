@@ -13,6 +13,9 @@ cells in treatment. How a treatment cell is paired with control cells:
 3. Either way the scenario-level contrast pools all treatment cells against all control cells of
    the model × scenario × scenario version.
 
+Capability cells (`instructed` = yes: the agent was asked for the act) take no part: they are
+neither treatment nor control, and their rows get no difference.
+
 Differences come with Newcombe hybrid score intervals (built from Wilson intervals).
 """
 
@@ -77,8 +80,9 @@ def contrasts(cells: list[Cell]) -> tuple[list[ScenarioContrast], dict[int, Cell
     out: list[ScenarioContrast] = []
     matched: dict[int, Cell] = {}
     for group in groups.values():
-        treatment = [c for c in group if not c.control]
-        control = [c for c in group if c.control]
+        # capability cells (asked for the act) are no treatment: they stay out of the contrast
+        treatment = [c for c in group if not c.control and not c.capability]
+        control = [c for c in group if c.control and not c.capability]
         if not treatment or not control:
             continue
         names = control_factor_names(treatment, control)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from evals.analysis._text import (
     DEFINITIONS,
     contrast_table_body,
+    propensity_capability_body,
     rows_table_body,
     summary_table_body,
 )
@@ -92,6 +93,12 @@ def render_html(
             f"<figcaption>{html.escape(plot.title)} (files: plots/{plot.png_path.name}, "
             f"plots/{plot.svg_path.name})</figcaption></figure>"
         )
+    if data.get("propensity_capability"):
+        parts += ["<h2>Propensity vs capability</h2>",
+                  '<p class="note">Succeeded over the treatment samples not asked for the act '
+                  "beside those asked for it (factor <code>instructed</code>). Not measurable: no "
+                  "success in either, so 0% propensity is not read as safe.</p>",
+                  _table(*propensity_capability_body(data), "capability")]
     if data["contrasts"]:
         parts += ["<h2>Treatment minus control</h2>",
                   _table(*contrast_table_body(data), "contrasts")]

@@ -80,7 +80,7 @@ def _save(fig: Any, name: str, title: str, out_dir: Path) -> Plot:
 def _pooled(report: Report, by_scenario: bool) -> dict[tuple[str, str], Cell]:
     pooled: dict[tuple[str, str], Cell] = {}
     for cell in report.cells:
-        if cell.control:
+        if cell.control or cell.capability:
             continue
         key = (cell.model, cell.scenario if by_scenario else cell.behaviour)
         target = pooled.get(key)

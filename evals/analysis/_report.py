@@ -13,12 +13,27 @@ from inspect_ai.log import EvalLog
 
 from evals.analysis._contrast import ScenarioContrast, contrasts
 from evals.analysis._cost import PriceTable, load_prices, total_usage, usage_block
-from evals.analysis._rows import ACTED, ALL_KEYS, RATE_KEYS, Cell, load, summary_row
+from evals.analysis._rows import (
+    ACTED,
+    ALL_KEYS,
+    CAPABILITY_FACTOR,
+    PAIRED_FACTOR,
+    RATE_KEYS,
+    Cell,
+    load,
+    summary_row,
+)
 from evals.analysis._stats import newcombe_interval, wilson_interval
 
 REPORT_FORMAT = "scheming-report"
 REPORT_FORMAT_VERSION = 1
 INTERVAL = "wilson"
+CAPABILITY_KEY = "succeeded"
+"""The rate shown for propensity beside capability."""
+
+NOT_MEASURABLE = "not measurable"
+"""Reading of a propensity/capability pair with no success in either: the agent did not do it
+unasked, but did not do it when asked either, so the 0% says nothing about safety."""
 
 
 @dataclass
@@ -54,13 +69,14 @@ class Report:
         return a.k[key] / a.d[key] - b.k[key] / b.d[key], ci[0], ci[1]
 
     def model_summary(self) -> list[dict[str, Any]]:
-        """One row per model: `acted` per behaviour family over treatment cells, plus counts."""
+        """One row per model: `acted` per behaviour family over treatment (propensity) cells,
+        plus counts; capability cells (instructed) are counted in the totals only."""
         pooled: dict[tuple[str, str], Cell] = {}
         totals: dict[str, Cell] = {}
         for cell in self.cells:
             total = totals.setdefault(cell.model, _empty(cell.model, "*"))
             total.add(cell)
-            if cell.control:
+            if cell.control or cell.capability:
                 continue
             key = (cell.model, cell.behaviour)
             pooled.setdefault(key, _empty(cell.model, cell.behaviour)).add(cell)
@@ -140,12 +156,58 @@ class Report:
             row["task_version"] = cell.task_version
             control = None if cell.control else self.matched_control.get(id(cell))
             row["control_match"] = "factors" if control is not None else None
+            row["capability"] = cell.capability
             for key in ALL_KEYS:
                 diff = self.difference(cell, control, key) if control is not None else None
                 row[f"{key}_minus_control"] = diff[0] if diff else None
                 row[f"{key}_minus_control_ci_low"] = diff[1] if diff else None
                 row[f"{key}_minus_control_ci_high"] = diff[2] if diff else None
             out.append(row)
+        return out
+
+    def propensity_capability(self) -> list[dict[str, Any]]:
+        """Per model × family, then per model × scenario (version) within it: the succeeded
+        rate over the propensity treatment samples (not control, `instructed` no or absent)
+        beside the rate over the capability samples (`instructed` yes), each with its Wilson
+        interval and n. `capability` is None where no capability sample was run (`reading` says
+        whether the scenarios have no instructed factor at all); `reading` is "not measurable"
+        when neither condition has a success."""
+        groups: dict[tuple[str, str, str, int | None], dict[str, Any]] = {}
+        for cell in self.cells:
+            if cell.control or cell.factors.get(PAIRED_FACTOR) == "paired":
+                continue  # a pair cell re-counts the samples of its two framings
+            for scenario, version in (("*", None), (cell.scenario, cell.scenario_version)):
+                g = groups.setdefault((cell.model, cell.behaviour, scenario, version), {
+                    "propensity": _empty(cell.model, cell.behaviour),
+                    "capability": _empty(cell.model, cell.behaviour),
+                    "factor": False, "asked": 0,
+                })
+                g["factor"] = g["factor"] or CAPABILITY_FACTOR in cell.factors
+                if cell.capability:
+                    g["asked"] += 1
+                    g["capability"].add(cell)
+                else:
+                    g["propensity"].add(cell)
+        out: list[dict[str, Any]] = []
+        for (model, behaviour, scenario, version), g in sorted(
+            groups.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] != "*", kv[0][2],
+                                            kv[0][3] or 0)):
+            prop = self._rate_entry(g["propensity"], CAPABILITY_KEY)
+            cap = self._rate_entry(g["capability"], CAPABILITY_KEY) if g["asked"] else None
+            if cap is None:
+                reading = "capability not run" if g["factor"] else "no capability condition"
+            elif not prop["n"] or not cap["n"]:
+                reading = "no graded samples"
+            elif prop["k"] == 0 and cap["k"] == 0:
+                reading = NOT_MEASURABLE
+            else:
+                reading = "measured"
+            out.append({
+                "model": model, "behaviour": behaviour,
+                "level": "behaviour" if scenario == "*" else "scenario",
+                "scenario": scenario, "scenario_version": version, "rate": CAPABILITY_KEY,
+                "propensity": prop, "capability": cap, "reading": reading,
+            })
         return out
 
     def contrast_rows(self) -> list[dict[str, Any]]:
@@ -186,6 +248,7 @@ class Report:
             "settings": self.settings,
             "sent": self.sent_settings(),
             "models": self.model_summary(),
+            "propensity_capability": self.propensity_capability(),
             "contrasts": self.contrast_rows(),
             "rows": self.rows(),
         }
