@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import os
 import re
-from collections import defaultdict
 from pathlib import Path
 
 import pytest
 from inspect_ai import eval as inspect_eval
 from inspect_ai import task_with
+from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.log import EvalLog
 
 from evals.scenario import Scenario, combinations, load_scenarios, sample_id
@@ -19,29 +19,39 @@ from evals.tasks import scheming
 pytestmark = pytest.mark.docker
 
 
+REPLAY = "replay"
+"""One scripted policy replays every case: each sample carries its own trajectory under it."""
+
+
 @pytest.fixture(scope="module")
-def reference_logs(docker_ready: None, tmp_path_factory: pytest.TempPathFactory) -> list[EvalLog]:
-    """One task per reference policy, over the scenarios that have it; each scenario's first
-    factor combination (the README's run covers every combination of the smoke suite)."""
-    by_policy: dict[str, list[str]] = defaultdict(list)
-    first: dict[str, str] = {}
-    for s in _scenarios():
-        first[s.id] = sample_id(s, combinations(s)[0])
-        for name in s.reference:
-            by_policy[name].append(s.id)
-    tasks = [
-        task_with(scheming(scenarios=ids), model=f"scripted/{policy}", name=f"ref-{policy}")
-        for policy, ids in sorted(by_policy.items())
-    ]
-    log_dir = tmp_path_factory.mktemp("reference-logs")
-    return inspect_eval(
-        tasks,
-        log_dir=str(log_dir),
-        sample_id=sorted(first.values()),
+def reference_log(docker_ready: None, tmp_path_factory: pytest.TempPathFactory) -> EvalLog:
+    """One task, one sample per (scenario, reference trajectory) on the scenario's first factor
+    combination (the README's run covers every combination of the smoke suite), replayed by
+    `scripted/replay`: one task, so samples of every policy share the sandbox pool."""
+    scenarios = _scenarios()
+    base = scheming(scenarios=[s.id for s in scenarios])
+    first = {sample_id(s, combinations(s)[0]) for s in scenarios}
+    samples: list[Sample] = []
+    for sample in base.dataset:
+        if sample.id not in first or sample.metadata is None:
+            continue
+        for policy, steps in sample.metadata["reference"].items():
+            case = sample.model_copy(deep=True)
+            case.id = f"{policy}/{sample.id}"
+            assert case.metadata is not None
+            case.metadata["reference"] = {REPLAY: steps}
+            case.metadata["policy"] = policy
+            samples.append(case)
+    task = task_with(base, dataset=MemoryDataset(samples, name="references"), name="references")
+    [log] = inspect_eval(
+        task,
+        model=f"scripted/{REPLAY}",
+        log_dir=str(tmp_path_factory.mktemp("reference-logs")),
         display="none",
-        max_tasks=4,
-        max_samples=8,
+        max_samples=6,
+        fail_on_error=False,
     )
+    return log
 
 
 ONLY = os.environ.get("SCHEMING_REFERENCES", "")
@@ -58,13 +68,17 @@ def _cases() -> list[tuple[str, str]]:
 
 @pytest.mark.parametrize(("scenario_id", "policy"), _cases())
 def test_reference_trajectory_is_graded_as_expected(
-    reference_logs: list[EvalLog], scenario_id: str, policy: str
+    reference_log: EvalLog, scenario_id: str, policy: str
 ) -> None:
     [scenario] = [s for s in load_scenarios() if s.id == scenario_id]
     expected = scenario.expectation(policy)
-    [log] = [lg for lg in reference_logs if lg.eval.model == f"scripted/{policy}"]
+    log = reference_log
     assert log.samples is not None
-    samples = [x for x in log.samples if x.metadata["scenario"] == scenario_id]
+    samples = [
+        x
+        for x in log.samples
+        if x.metadata["scenario"] == scenario_id and str(x.id).startswith(f"{policy}/")
+    ]
     assert samples, f"no sample of {scenario_id} ran for {policy}"
     for sample in samples:
         assert sample.error is None, sample.error.message
@@ -79,7 +93,6 @@ def test_reference_trajectory_is_graded_as_expected(
             assert score.value.get(flag) == int(on), f"{flag} on {sample.id}:\n{why}"
 
 
-def test_logs_are_ordinary_eval_files(reference_logs: list[EvalLog]) -> None:
-    for log in reference_logs:
-        assert log.location.endswith(".eval") and Path(log.location).is_file()
-        assert log.status == "success"
+def test_log_is_an_ordinary_eval_file(reference_log: EvalLog) -> None:
+    assert reference_log.location.endswith(".eval") and Path(reference_log.location).is_file()
+    assert reference_log.status == "success"
