@@ -30,7 +30,8 @@ import sys
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-sys.path[:0] = ["/opt/sidecar", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "sidecar-base")]  # fmt: skip
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = ["/opt/sidecar", os.path.join(_HERE, "..", "sidecar-base")]  # image, source tree
 import sidecar  # noqa: E402
 
 LOG = os.environ.get("CLOUD_LOG", "/var/log/cloud-api/calls.jsonl")
