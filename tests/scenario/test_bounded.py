@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from evals.scenario import UntrustedDataError, load_untrusted
 from evals._bounded import read_capped, read_inside
+from evals.scenario import UntrustedDataError, load_untrusted
 
 LOL = '"lol","lol","lol","lol","lol","lol","lol","lol","lol"'
 BOMB = (
