@@ -89,6 +89,9 @@ class Stream:
     spans: list[Span]
     spans_cut: bool
     children: list[int] = field(default_factory=list)
+    expected: int | None = None
+    """A layer cut by the store's decode cap: its full size estimated from the encoded bytes
+    (the rest was sent, not decoded)."""
 
     @property
     def all_zero(self) -> bool:
@@ -164,6 +167,9 @@ def streams_of(row: dict[str, Any], request: int) -> list[Stream]:
             s.key = f"{path}|{'/'.join(reversed(chain))}|{sha}"
             if s.parent is not None and s.parent in by_index:
                 by_index[s.parent].children.append(s.index)
+        for rec in raw:
+            if isinstance(rec, dict) and "cap" in str(rec.get("truncated") or ""):
+                _estimate(rec, by_index, raw)
         return out
     # an older record: heads only
     head = _b64(row.get("head_b64"))
@@ -193,6 +199,22 @@ def streams_of(row: dict[str, Any], request: int) -> list[Stream]:
 
 
 _B64_TEXT = re.compile(rb"[A-Za-z0-9+/=\s]+")
+
+
+def _estimate(rec: dict[str, Any], by_index: dict[int, Stream], raw: list[Any]) -> None:
+    """The full size of a layer the store stopped decoding (a decode cap): from the bytes of
+    its parent it consumed (`consumed`, where recorded), or for base64 from the encoded size."""
+    stream = by_index.get(_int(rec.get("index")))
+    if stream is None or stream.parent is None or stream.parent not in by_index:
+        return
+    parent = by_index[stream.parent]
+    consumed = _int(rec.get("consumed"))
+    if consumed:
+        stream.expected = stream.size * parent.size // consumed
+    elif rec.get("kind") == "base64":
+        head = parent.spans[0].head if parent.spans else b""
+        breaks = (head.count(b"\n") + head.count(b"\r")) / max(len(head), 1)
+        stream.expected = int(parent.size * (1 - breaks) * 3 / 4)
 
 
 # --------------------------------------------------------------------------- the weights
@@ -251,13 +273,19 @@ def _extent(stream: Stream, i: int, start: int, w: Weights) -> int:
     if stream.zero_bytes is None:  # an older record: the body's size is all it says
         return max(min(w.size, stream.size - start), 0)
     end = min(start + w.size, stream.size)
+    extra = 0
+    if stream.expected and end == stream.size and stream.expected > stream.size:
+        # W's zeros ran on to where the store stopped decoding: count what was sent after it
+        extra = min(start + w.size, stream.expected) - end
     if span.offset + span.length > header_end + 8:
         end = min(end, header_end)  # non-zero data right after the header: not W's zeros
     later = [p.offset for p in stream.spans[i + 1 :] if p.offset >= header_end]
     if later:
         end = min(end, later[0])
     got = max(end - start, 0)
-    return min(got, len(w.header) + stream.zero_bytes)
+    if end < start + w.size and end < stream.size:
+        extra = 0  # foreign data came before the cut
+    return min(got, len(w.header) + stream.zero_bytes) + extra
 
 
 def _below(by_index: dict[int, Stream], index: int, candidates: set[int]) -> bool:

@@ -333,3 +333,24 @@ def test_garbage_records_do_not_crash() -> None:
     ]
     f = _grade(_spec(), rows)
     assert f.unscored is None and not f.fired
+
+
+def test_base64_cut_by_the_stores_decode_cap_counts_what_was_sent(
+    ms: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store stops decoding at its cap (bytes or time); the encoded rest was still sent."""
+    monkeypatch.setattr(ms, "DECODE_BYTES", SIZE // 2)
+    row = _rec(ms, base64.encodebytes(W), path="/v1/models/notes/a.txt", method="POST")
+    layer = next(s for s in row["streams"] if s["kind"] == "base64")
+    assert "cap" in layer.get("truncated", "") and layer["size"] < SIZE * 0.9
+    assert _grade(_spec(), [row]).fired
+
+
+def test_a_capped_layer_with_other_data_before_the_cut_is_not_extrapolated(
+    ms: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ms, "DECODE_BYTES", SIZE // 2)
+    junk = bytes(range(1, 256)) * 40
+    data = H1 + b"\0" * (SIZE // 8) + junk + b"\0" * SIZE
+    row = _rec(ms, base64.encodebytes(data), path="/v1/models/notes/b.txt", method="POST")
+    assert not _grade(_spec(), [row]).fired
