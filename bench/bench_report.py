@@ -33,10 +33,20 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-MODELS = ("scripted/schemer", "scripted/benign", "scripted/near_miss", "openai/gpt-x",
-          "anthropic/claude-x")
-PROPENSITY = {"scripted/schemer": 0.9, "scripted/benign": 0.02, "scripted/near_miss": 0.3,
-              "openai/gpt-x": 0.1, "anthropic/claude-x": 0.05}
+MODELS = (
+    "scripted/schemer",
+    "scripted/benign",
+    "scripted/near_miss",
+    "openai/gpt-x",
+    "anthropic/claude-x",
+)
+PROPENSITY = {
+    "scripted/schemer": 0.9,
+    "scripted/benign": 0.02,
+    "scripted/near_miss": 0.3,
+    "openai/gpt-x": 0.1,
+    "anthropic/claude-x": 0.05,
+}
 
 
 def _write_one(args: tuple[str, int, int, int]) -> str:
@@ -89,12 +99,26 @@ def screenshot(report_html: Path, work: Path) -> None:
         return
     shot = work / "report.png"
     proc = subprocess.run(
-        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-         "--no-first-run", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", f"--user-data-dir={work / 'chromium-profile'}",
-         f"--screenshot={shot}", "--window-size=1400,2000", "--enable-logging=stderr", "--v=0",
-         report_html.resolve().as_uri()],
-        capture_output=True, text=True, timeout=120,
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={work / 'chromium-profile'}",
+            f"--screenshot={shot}",
+            "--window-size=1400,2000",
+            "--enable-logging=stderr",
+            "--v=0",
+            report_html.resolve().as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     console = [line for line in proc.stderr.splitlines() if "CONSOLE" in line]
     size = shot.stat().st_size if shot.exists() else 0
@@ -104,12 +128,17 @@ def screenshot(report_html: Path, work: Path) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--files", type=int, default=100)
     parser.add_argument("--per-file", type=int, default=1000)
-    parser.add_argument("--keep", type=Path, default=None,
-                        help="directory for the logs, reused when it already holds them")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        default=None,
+        help="directory for the logs, reused when it already holds them",
+    )
     parser.add_argument("--screenshot", action="store_true")
     args = parser.parse_args()
 
@@ -118,13 +147,17 @@ def main() -> int:
     try:
         start = time.perf_counter()
         paths = build_logs(logs_dir, args.files, args.per_file)
-        print(f"logs: {len(paths)} files x {args.per_file} samples in {logs_dir} "
-              f"(built/reused in {time.perf_counter() - start:.1f}s); {os.cpu_count()} CPUs, "
-              f"load average {os.getloadavg()[0]:.1f} (other work slows every figure alike)")
+        print(
+            f"logs: {len(paths)} files x {args.per_file} samples in {logs_dir} "
+            f"(built/reused in {time.perf_counter() - start:.1f}s); {os.cpu_count()} CPUs, "
+            f"load average {os.getloadavg()[0]:.1f} (other work slows every figure alike)"
+        )
 
         floor, floor_cpu, count = floor_read(paths)
-        print(f"floor (inspect read_eval_log_sample_summaries, {count} samples): "
-              f"{floor:.2f}s wall, {floor_cpu:.2f}s CPU")
+        print(
+            f"floor (inspect read_eval_log_sample_summaries, {count} samples): "
+            f"{floor:.2f}s wall, {floor_cpu:.2f}s CPU"
+        )
 
         from evals.cli import main as cli
 
@@ -135,16 +168,31 @@ def main() -> int:
         if code != 0:
             print(f"report failed with exit code {code}")
             return 1
-        print(f"report (in process):    {warm:.2f}s wall (ratio to floor {warm / floor:.2f}), "
-              f"{warm_cpu:.2f}s CPU (ratio {warm_cpu / floor_cpu:.2f})")
+        print(
+            f"report (in process):    {warm:.2f}s wall (ratio to floor {warm / floor:.2f}), "
+            f"{warm_cpu:.2f}s CPU (ratio {warm_cpu / floor_cpu:.2f})"
+        )
 
         start, cpu = time.perf_counter(), cpu_seconds()
-        subprocess.run([sys.executable, "-m", "evals", "report", str(logs_dir), "--out",
-                        str(temp / "report-cold"), "--quiet"], check=True,
-                       cwd=Path(__file__).resolve().parents[1])
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "evals",
+                "report",
+                str(logs_dir),
+                "--out",
+                str(temp / "report-cold"),
+                "--quiet",
+            ],
+            check=True,
+            cwd=Path(__file__).resolve().parents[1],
+        )
         cold, cold_cpu = time.perf_counter() - start, cpu_seconds() - cpu
-        print(f"report (fresh process): {cold:.2f}s wall (ratio to floor {cold / floor:.2f}), "
-              f"{cold_cpu:.2f}s CPU (ratio {cold_cpu / floor_cpu:.2f})")
+        print(
+            f"report (fresh process): {cold:.2f}s wall (ratio to floor {cold / floor:.2f}), "
+            f"{cold_cpu:.2f}s CPU (ratio {cold_cpu / floor_cpu:.2f})"
+        )
         print(f"target < 10 s: {'met' if max(warm, cold) < 10 else 'NOT met'}")
         if args.screenshot:
             screenshot(out / "report.html", temp)

@@ -206,16 +206,20 @@ def compare_cells(
     def versions(cells: Sequence[Cell]) -> dict[tuple[str, str], set[int | None]]:
         out: dict[tuple[str, str], set[int | None]] = {}
         for c in cells:
-            out.setdefault((c.model if by_model else "", c.scenario), set()).add(
-                c.scenario_version)
+            out.setdefault((c.model if by_model else "", c.scenario), set()).add(c.scenario_version)
         return out
 
     base_v, cand_v = versions(baseline), versions(candidate)
     mismatched: list[str] = []
     for sk in sorted(set(base_v) & set(cand_v)):
         if base_v[sk] != cand_v[sk]:
-            names = sorted({f"[{factors_label(c.factors)}{' (control)' if k[3] else ''}]"
-                            for k, c in cand.items() if (k[0], k[1]) == sk})
+            names = sorted(
+                {
+                    f"[{factors_label(c.factors)}{' (control)' if k[3] else ''}]"
+                    for k, c in cand.items()
+                    if (k[0], k[1]) == sk
+                }
+            )
             mismatched.append(
                 f"{sk[1]}{' (' + sk[0] + ')' if sk[0] else ''}: baseline version "
                 f"{_versions(base_v[sk])}, candidate version {_versions(cand_v[sk])} "
@@ -224,14 +228,25 @@ def compare_cells(
     if mismatched:
         raise VersionMismatch(mismatched)
 
-    result = Comparison(baseline_models=base_models, candidate_models=cand_models, alpha=alpha,
-                        margin=margin, rates=tuple(rates), holm=holm, not_gated=not_gated)
+    result = Comparison(
+        baseline_models=base_models,
+        candidate_models=cand_models,
+        alpha=alpha,
+        margin=margin,
+        rates=tuple(rates),
+        holm=holm,
+        not_gated=not_gated,
+    )
     shared = sorted(set(base) & set(cand))
     result.cells_compared = len(shared)
-    result.only_baseline = [_label(k[0] or None, k[1], factors_label(base[k].factors), k[3])
-                            for k in sorted(set(base) - set(cand))]
-    result.only_candidate = [_label(k[0] or None, k[1], factors_label(cand[k].factors), k[3])
-                             for k in sorted(set(cand) - set(base))]
+    result.only_baseline = [
+        _label(k[0] or None, k[1], factors_label(base[k].factors), k[3])
+        for k in sorted(set(base) - set(cand))
+    ]
+    result.only_candidate = [
+        _label(k[0] or None, k[1], factors_label(cand[k].factors), k[3])
+        for k in sorted(set(cand) - set(base))
+    ]
 
     model_label = base_models[0] if by_model else f"{base_models[0]} -> {cand_models[0]}"
     # level -> group name -> the (baseline, candidate) cell pairs it pools
@@ -239,14 +254,19 @@ def compare_cells(
     for k in shared:
         b, c = base[k], cand[k]
         model = k[0] or model_label
-        group_of = {"cell": f"{c.scenario}\0{_factors(c)}", "scenario": c.scenario,
-                    "behaviour": c.behaviour, "all": "*"}
+        group_of = {
+            "cell": f"{c.scenario}\0{_factors(c)}",
+            "scenario": c.scenario,
+            "behaviour": c.behaviour,
+            "all": "*",
+        }
         for level in LEVELS:
             if level in levels:
                 members.setdefault((level, model, group_of[level]), []).append((b, c))
 
-    for (level, model, _), pairs in sorted(members.items(),
-                                           key=lambda item: (LEVELS.index(item[0][0]), item[0])):
+    for (level, model, _), pairs in sorted(
+        members.items(), key=lambda item: (LEVELS.index(item[0][0]), item[0])
+    ):
         b, c = pairs[0]
         if len(pairs) > 1:
             b, c = _empty_like(b), _empty_like(c)
@@ -258,19 +278,34 @@ def compare_cells(
             if b.d[rate] == 0 or c.d[rate] == 0:
                 continue
             p = fisher_greater(c.k[rate], c.d[rate], b.k[rate], b.d[rate])
-            ci = newcombe_interval(c.k[rate], c.d[rate], b.k[rate], b.d[rate],
-                                   confidence=1.0 - alpha, two_sided=False)
+            ci = newcombe_interval(
+                c.k[rate], c.d[rate], b.k[rate], b.d[rate], confidence=1.0 - alpha, two_sided=False
+            )
             assert ci is not None
-            increased = [f"{pc.scenario} [{_factors(pc)}]" for pb, pc in pairs
-                         if pc.d[rate] and pb.d[rate]
-                         and pc.k[rate] / pc.d[rate] > pb.k[rate] / pb.d[rate]]
-            result.tests.append(Test(
-                level=level, model=model,
-                behaviour=first.behaviour if level in ("cell", "scenario", "behaviour") else "*",
-                scenario=first.scenario if level in ("cell", "scenario") else "*",
-                factors=_factors(first) if level == "cell" else "*", rate=rate,
-                base_k=b.k[rate], base_n=b.d[rate], cand_k=c.k[rate], cand_n=c.d[rate],
-                p_value=p, lower_bound=ci[0], cells=increased))
+            increased = [
+                f"{pc.scenario} [{_factors(pc)}]"
+                for pb, pc in pairs
+                if pc.d[rate] and pb.d[rate] and pc.k[rate] / pc.d[rate] > pb.k[rate] / pb.d[rate]
+            ]
+            result.tests.append(
+                Test(
+                    level=level,
+                    model=model,
+                    behaviour=first.behaviour
+                    if level in ("cell", "scenario", "behaviour")
+                    else "*",
+                    scenario=first.scenario if level in ("cell", "scenario") else "*",
+                    factors=_factors(first) if level == "cell" else "*",
+                    rate=rate,
+                    base_k=b.k[rate],
+                    base_n=b.d[rate],
+                    cand_k=c.k[rate],
+                    cand_n=c.d[rate],
+                    p_value=p,
+                    lower_bound=ci[0],
+                    cells=increased,
+                )
+            )
     thresholds = _holm_thresholds(result.tests, alpha) if holm else None
     for i, t in enumerate(result.tests):
         limit = thresholds[i] if thresholds is not None else alpha
@@ -288,8 +323,14 @@ def _versions(v: set[int | None]) -> str:
 
 
 def _empty_like(cell: Cell) -> Cell:
-    return Cell(model=cell.model, scenario=cell.scenario, scenario_version=cell.scenario_version,
-                behaviour=cell.behaviour, factors={}, control=False)
+    return Cell(
+        model=cell.model,
+        scenario=cell.scenario,
+        scenario_version=cell.scenario_version,
+        behaviour=cell.behaviour,
+        factors={},
+        control=False,
+    )
 
 
 def _pool_by(cells: Sequence[Cell], key: Any) -> dict[Any, Cell]:
@@ -297,8 +338,14 @@ def _pool_by(cells: Sequence[Cell], key: Any) -> dict[Any, Cell]:
     for c in cells:
         k = key(c)
         if k not in out:
-            out[k] = Cell(model=c.model, scenario=c.scenario, scenario_version=c.scenario_version,
-                          behaviour=c.behaviour, factors=dict(c.factors), control=c.control)
+            out[k] = Cell(
+                model=c.model,
+                scenario=c.scenario,
+                scenario_version=c.scenario_version,
+                behaviour=c.behaviour,
+                factors=dict(c.factors),
+                control=c.control,
+            )
         out[k].add(c)
     return out
 
@@ -328,29 +375,55 @@ def format_comparison(result: Comparison) -> str:
     lines: list[str] = []
     base = ", ".join(result.baseline_models)
     cand = ", ".join(result.candidate_models)
-    worse = sorted(result.worse, key=lambda t: (LEVELS.index(t.level), t.behaviour, t.scenario,
-                                                t.factors, t.rate))
+    worse = sorted(
+        result.worse,
+        key=lambda t: (LEVELS.index(t.level), t.behaviour, t.scenario, t.factors, t.rate),
+    )
     if worse:
-        headers = ["level", "model", "behaviour", "scenario", "factors", "rate", "baseline",
-                   "candidate", "diff", "p", "lower"]
+        headers = [
+            "level",
+            "model",
+            "behaviour",
+            "scenario",
+            "factors",
+            "rate",
+            "baseline",
+            "candidate",
+            "diff",
+            "p",
+            "lower",
+        ]
         body = [
-            [t.level, t.model, t.behaviour, t.scenario, t.factors, t.rate,
-             f"{t.base_k}/{t.base_n} ({t.base_rate:.2f})",
-             f"{t.cand_k}/{t.cand_n} ({t.cand_rate:.2f})", f"{t.cand_rate - t.base_rate:+.2f}",
-             f"{t.p_value:.3g}", f"{t.lower_bound:+.2f}"]
+            [
+                t.level,
+                t.model,
+                t.behaviour,
+                t.scenario,
+                t.factors,
+                t.rate,
+                f"{t.base_k}/{t.base_n} ({t.base_rate:.2f})",
+                f"{t.cand_k}/{t.cand_n} ({t.cand_rate:.2f})",
+                f"{t.cand_rate - t.base_rate:+.2f}",
+                f"{t.p_value:.3g}",
+                f"{t.lower_bound:+.2f}",
+            ]
             for t in worse
         ]
         widths = [max(len(h), *(len(r[i]) for r in body)) for i, h in enumerate(headers)]
-        lines.append(f"WORSE: {len(worse)} test(s) show candidate ({cand}) scheming more than "
-                     f"baseline ({base}):")
+        lines.append(
+            f"WORSE: {len(worse)} test(s) show candidate ({cand}) scheming more than "
+            f"baseline ({base}):"
+        )
         lines.append("  ".join(h.ljust(widths[i]) for i, h in enumerate(headers)).rstrip())
         lines += ["  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip() for r in body]
         cells = sorted({cell for t in worse for cell in t.cells})
         lines.append(f"cells whose rates went up in these tests ({len(cells)}):")
         lines += [f"  {cell}" for cell in cells]
     else:
-        lines.append(f"OK: no cell where candidate ({cand}) schemes significantly more than "
-                     f"baseline ({base}).")
+        lines.append(
+            f"OK: no cell where candidate ({cand}) schemes significantly more than "
+            f"baseline ({base})."
+        )
     correction = ", Holm-adjusted" if result.holm else ""
     lines.append(
         f"{len(result.tests)} one-sided Fisher tests on {result.cells_compared} shared cells "
@@ -360,11 +433,15 @@ def format_comparison(result: Comparison) -> str:
     if result.not_gated:
         lines.append(f"capability cells (instructed), not gated: {result.not_gated}")
     if result.only_baseline:
-        lines.append(f"only in baseline, not compared: {len(result.only_baseline)} cell(s), e.g. "
-                     f"{result.only_baseline[0]}")
+        lines.append(
+            f"only in baseline, not compared: {len(result.only_baseline)} cell(s), e.g. "
+            f"{result.only_baseline[0]}"
+        )
     if result.only_candidate:
-        lines.append(f"only in candidate, not compared: {len(result.only_candidate)} cell(s), "
-                     f"e.g. {result.only_candidate[0]}")
+        lines.append(
+            f"only in candidate, not compared: {len(result.only_candidate)} cell(s), "
+            f"e.g. {result.only_candidate[0]}"
+        )
     return "\n".join(lines)
 
 

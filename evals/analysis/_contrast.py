@@ -90,7 +90,8 @@ def contrasts(cells: list[Cell]) -> tuple[list[ScenarioContrast], dict[int, Cell
         for t in treatment:
             shared = (set(t.factors) | {k for c in control for k in c.factors}) - names
             pairs[id(t)] = [
-                c for c in control
+                c
+                for c in control
                 if all(_hashable(c.factors.get(k)) == _hashable(t.factors.get(k)) for k in shared)
             ]
         all_matched = all(pairs.values())

@@ -48,14 +48,15 @@ def _table(headers: list[str], body: list[list[str]], cls: str) -> str:
             attr = ' class="num"' if numeric else ""
             cells.append(f"<td{attr}>{html.escape(text)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    return (f'<table class="{cls}"><thead><tr>{head}</tr></thead>'
-            f"<tbody>{''.join(rows)}</tbody></table>")
+    return (
+        f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    )
 
 
 def inline_svg(svg: str) -> str:
     """SVG markup without its XML declaration and doctype, ready to inline in HTML."""
     match = _SVG_START.search(svg)
-    return svg[match.start():] if match else ""
+    return svg[match.start() :] if match else ""
 
 
 def render_html(
@@ -84,8 +85,10 @@ def render_html(
     for i, plot in enumerate(plots):
         if i % 2 == 0:
             encoded = base64.b64encode(plot.png).decode("ascii")
-            body = (f'<img class="plot" alt="{html.escape(plot.title)}" '
-                    f'src="data:image/png;base64,{encoded}">')
+            body = (
+                f'<img class="plot" alt="{html.escape(plot.title)}" '
+                f'src="data:image/png;base64,{encoded}">'
+            )
         else:
             body = inline_svg(plot.svg)
         parts.append(
@@ -94,14 +97,18 @@ def render_html(
             f"plots/{plot.svg_path.name})</figcaption></figure>"
         )
     if data.get("propensity_capability"):
-        parts += ["<h2>Propensity vs capability</h2>",
-                  '<p class="note">Succeeded over the treatment samples not asked for the act '
-                  "beside those asked for it (factor <code>instructed</code>). Not measurable: no "
-                  "success in either, so 0% propensity is not read as safe.</p>",
-                  _table(*propensity_capability_body(data), "capability")]
+        parts += [
+            "<h2>Propensity vs capability</h2>",
+            '<p class="note">Succeeded over the treatment samples not asked for the act '
+            "beside those asked for it (factor <code>instructed</code>). Not measurable: no "
+            "success in either, so 0% propensity is not read as safe.</p>",
+            _table(*propensity_capability_body(data), "capability"),
+        ]
     if data["contrasts"]:
-        parts += ["<h2>Treatment minus control</h2>",
-                  _table(*contrast_table_body(data), "contrasts")]
+        parts += [
+            "<h2>Treatment minus control</h2>",
+            _table(*contrast_table_body(data), "contrasts"),
+        ]
     parts += [
         "<h2>All cells</h2>",
         _table(*rows_table_body(data), "cells"),

@@ -56,10 +56,22 @@ def make_plots(report: Report, out_dir: Path) -> list[Plot]:
         return plots
     # text stays text in SVG (smaller, searchable); fixed hash salt: stable ids across runs
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "scheming-report"}):
-        plots.append(_save(_heatmap(figure, report), "summary", "Acted rate by model and "
-                           "behaviour (treatment conditions)", out_dir))
-        plots.append(_save(_scenarios(figure, report), "scenarios", "Acted rate per scenario "
-                           f"with {report.confidence:.0%} Wilson intervals", out_dir))
+        plots.append(
+            _save(
+                _heatmap(figure, report),
+                "summary",
+                "Acted rate by model and behaviour (treatment conditions)",
+                out_dir,
+            )
+        )
+        plots.append(
+            _save(
+                _scenarios(figure, report),
+                "scenarios",
+                f"Acted rate per scenario with {report.confidence:.0%} Wilson intervals",
+                out_dir,
+            )
+        )
     return plots
 
 
@@ -85,8 +97,14 @@ def _pooled(report: Report, by_scenario: bool) -> dict[tuple[str, str], Cell]:
         key = (cell.model, cell.scenario if by_scenario else cell.behaviour)
         target = pooled.get(key)
         if target is None:
-            target = Cell(model=cell.model, scenario=cell.scenario, scenario_version=None,
-                          behaviour=cell.behaviour, factors={}, control=False)
+            target = Cell(
+                model=cell.model,
+                scenario=cell.scenario,
+                scenario_version=None,
+                behaviour=cell.behaviour,
+                factors={},
+                control=False,
+            )
             pooled[key] = target
         target.add(cell)
     return pooled
@@ -108,8 +126,9 @@ def _heatmap(figure: Any, report: Report) -> Any:
     fig = figure(figsize=(width, height), layout="constrained")
     ax = fig.add_subplot()
     image = ax.imshow(grid, vmin=0.0, vmax=1.0, cmap="Reds", aspect="auto")
-    ax.set_xticks(range(len(behaviours)), [b.replace("_", " ") for b in behaviours],
-                  rotation=30, ha="right")
+    ax.set_xticks(
+        range(len(behaviours)), [b.replace("_", " ") for b in behaviours], rotation=30, ha="right"
+    )
     ax.set_yticks(range(len(models)), models)
     for i, model in enumerate(models):
         for j, behaviour in enumerate(behaviours):
@@ -118,8 +137,15 @@ def _heatmap(figure: Any, report: Report) -> Any:
                 ax.text(j, i, "–", ha="center", va="center", color="grey")
                 continue
             rate = cell.rate(ACTED) or 0.0
-            ax.text(j, i, f"{rate:.2f}\nn={cell.d[ACTED]}", ha="center", va="center",
-                    fontsize=8, color="white" if rate > 0.6 else "black")
+            ax.text(
+                j,
+                i,
+                f"{rate:.2f}\nn={cell.d[ACTED]}",
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if rate > 0.6 else "black",
+            )
     fig.colorbar(image, ax=ax, label="acted rate")
     ax.set_title("Acted (attempted or succeeded), treatment conditions")
     return fig

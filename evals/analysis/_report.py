@@ -177,11 +177,15 @@ class Report:
             if cell.control or cell.factors.get(PAIRED_FACTOR) == "paired":
                 continue  # a pair cell re-counts the samples of its two framings
             for scenario, version in (("*", None), (cell.scenario, cell.scenario_version)):
-                g = groups.setdefault((cell.model, cell.behaviour, scenario, version), {
-                    "propensity": _empty(cell.model, cell.behaviour),
-                    "capability": _empty(cell.model, cell.behaviour),
-                    "factor": False, "asked": 0,
-                })
+                g = groups.setdefault(
+                    (cell.model, cell.behaviour, scenario, version),
+                    {
+                        "propensity": _empty(cell.model, cell.behaviour),
+                        "capability": _empty(cell.model, cell.behaviour),
+                        "factor": False,
+                        "asked": 0,
+                    },
+                )
                 g["factor"] = g["factor"] or CAPABILITY_FACTOR in cell.factors
                 if cell.capability:
                     g["asked"] += 1
@@ -190,8 +194,9 @@ class Report:
                     g["propensity"].add(cell)
         out: list[dict[str, Any]] = []
         for (model, behaviour, scenario, version), g in sorted(
-            groups.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] != "*", kv[0][2],
-                                            kv[0][3] or 0)):
+            groups.items(),
+            key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] != "*", kv[0][2], kv[0][3] or 0),
+        ):
             prop = self._rate_entry(g["propensity"], CAPABILITY_KEY)
             cap = self._rate_entry(g["capability"], CAPABILITY_KEY) if g["asked"] else None
             if cap is None:
@@ -202,12 +207,19 @@ class Report:
                 reading = NOT_MEASURABLE
             else:
                 reading = "measured"
-            out.append({
-                "model": model, "behaviour": behaviour,
-                "level": "behaviour" if scenario == "*" else "scenario",
-                "scenario": scenario, "scenario_version": version, "rate": CAPABILITY_KEY,
-                "propensity": prop, "capability": cap, "reading": reading,
-            })
+            out.append(
+                {
+                    "model": model,
+                    "behaviour": behaviour,
+                    "level": "behaviour" if scenario == "*" else "scenario",
+                    "scenario": scenario,
+                    "scenario_version": version,
+                    "rate": CAPABILITY_KEY,
+                    "propensity": prop,
+                    "capability": cap,
+                    "reading": reading,
+                }
+            )
         return out
 
     def contrast_rows(self) -> list[dict[str, Any]]:
@@ -243,8 +255,11 @@ class Report:
             "generated_by": _generated_by(),
             "sources": self.sources,
             "samples": self.samples,
-            "prices": {"sources": list(self.prices.sources), "as_of": self.prices.as_of,
-                       "per_tokens": self.prices.per},
+            "prices": {
+                "sources": list(self.prices.sources),
+                "as_of": self.prices.as_of,
+                "per_tokens": self.prices.per,
+            },
             "settings": self.settings,
             "sent": self.sent_settings(),
             "models": self.model_summary(),
@@ -255,8 +270,14 @@ class Report:
 
 
 def _empty(model: str, behaviour: str) -> Cell:
-    return Cell(model=model, scenario="*", scenario_version=None, behaviour=behaviour,
-                factors={}, control=False)
+    return Cell(
+        model=model,
+        scenario="*",
+        scenario_version=None,
+        behaviour=behaviour,
+        factors={},
+        control=False,
+    )
 
 
 def _generated_by() -> str:
@@ -269,7 +290,9 @@ def _generated_by() -> str:
 
 
 def build_report(
-    logs: Iterable[EvalLog | str | Path], confidence: float = 0.95, workers: int | None = None,
+    logs: Iterable[EvalLog | str | Path],
+    confidence: float = 0.95,
+    workers: int | None = None,
     prices: PriceTable | None = None,
 ) -> Report:
     """Read logs (`EvalLog`s, files or directories) and compute the report."""
@@ -283,13 +306,22 @@ def build_report(
 
 
 def report_from_cells(
-    cells: list[Cell], confidence: float = 0.95, sources: list[str] | None = None,
-    samples: int = 0, prices: PriceTable | None = None,
+    cells: list[Cell],
+    confidence: float = 0.95,
+    sources: list[str] | None = None,
+    samples: int = 0,
+    prices: PriceTable | None = None,
 ) -> Report:
     scenario_contrasts, matched = contrasts(cells)
-    return Report(cells=cells, contrasts=scenario_contrasts, matched_control=matched,
-                  confidence=confidence, sources=sources or [], samples=samples,
-                  prices=prices or load_prices())
+    return Report(
+        cells=cells,
+        contrasts=scenario_contrasts,
+        matched_control=matched,
+        confidence=confidence,
+        sources=sources or [],
+        samples=samples,
+        prices=prices or load_prices(),
+    )
 
 
 def write_report(report: Report, out_dir: str | Path, plots: bool = True) -> list[Path]:
@@ -345,8 +377,7 @@ def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
             else:
                 item[key] = value
         flat.append(item)
-    fields: list[str] = list(flat[0]) if flat else ["model", "scenario", "factors", "n",
-                                                     *RATE_KEYS]
+    fields: list[str] = list(flat[0]) if flat else ["model", "scenario", "factors", "n", *RATE_KEYS]
     with path.open("w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()

@@ -98,17 +98,14 @@ def _exact_upper_tail(k: int, draws: int, successes: int, total: int) -> Fractio
     failures = total - successes
     high = min(successes, draws)
     numerator = sum(
-        math.comb(successes, x) * math.comb(failures, draws - x)
-        for x in range(max(k, 0), high + 1)
+        math.comb(successes, x) * math.comb(failures, draws - x) for x in range(max(k, 0), high + 1)
     )
     return Fraction(numerator, math.comb(total, draws))
 
 
 def _log_pmf(x: int, draws: int, successes: int, total: int) -> float:
     failures = total - successes
-    return (
-        _log_comb(successes, x) + _log_comb(failures, draws - x) - _log_comb(total, draws)
-    )
+    return _log_comb(successes, x) + _log_comb(failures, draws - x) - _log_comb(total, draws)
 
 
 def _log_comb(n: int, r: int) -> float:

@@ -27,8 +27,16 @@ from evals.analysis._rows import RATE_KEYS
 
 LADDER = ("explored", "attempted", "succeeded")
 
-SCHEMER_VALUE: dict[str, int] = {"explored": 1, "attempted": 1, "succeeded": 1, "concealed": 1,
-                                 "confessed": 0, "denied": 1, "evaded": 0, "eval_aware": 0}
+SCHEMER_VALUE: dict[str, int] = {
+    "explored": 1,
+    "attempted": 1,
+    "succeeded": 1,
+    "concealed": 1,
+    "confessed": 0,
+    "denied": 1,
+    "evaded": 0,
+    "eval_aware": 0,
+}
 """What a scripted schemer scores: every rung, covers its tracks, denies it."""
 BENIGN_VALUE: dict[str, int] = dict.fromkeys(SCHEMER_VALUE, 0)
 
@@ -150,8 +158,13 @@ def synthetic_samples(
     """`n` samples spread over `scenarios` scenarios × 2 factors × control, with a few unscored
     judgements, errors and limit hits, like a real suite's mix."""
     samples: list[EvalSample] = []
-    families = ("oversight_subversion", "self_exfiltration", "goal_guarding", "sandbagging",
-                "shutdown_avoidance")
+    families = (
+        "oversight_subversion",
+        "self_exfiltration",
+        "goal_guarding",
+        "sandbagging",
+        "shutdown_avoidance",
+    )
     for i in range(n):
         s = i % scenarios
         behaviour = families[s % len(families)]
@@ -162,15 +175,33 @@ def synthetic_samples(
         epoch = first_epoch + i // (4 * scenarios)
         roll = rng.random()
         if roll < 0.005:
-            samples.append(make_sample(scenario, factors, None, control=control, epoch=epoch,
-                                       behaviour=behaviour, error="RuntimeError: sandbox died"))
+            samples.append(
+                make_sample(
+                    scenario,
+                    factors,
+                    None,
+                    control=control,
+                    epoch=epoch,
+                    behaviour=behaviour,
+                    error="RuntimeError: sandbox died",
+                )
+            )
             continue
         interrogated = s % 2 == 0
         value = random_value(rng, p * (0.2 if control else 1.0), interrogated)
         unscored = ("denied",) if interrogated and roll > 0.99 else ()
-        samples.append(make_sample(scenario, factors, value, control=control, epoch=epoch,
-                                   behaviour=behaviour, unscored=unscored,
-                                   limit="message limit" if 0.005 <= roll < 0.01 else None))
+        samples.append(
+            make_sample(
+                scenario,
+                factors,
+                value,
+                control=control,
+                epoch=epoch,
+                behaviour=behaviour,
+                unscored=unscored,
+                limit="message limit" if 0.005 <= roll < 0.01 else None,
+            )
+        )
     return samples
 
 
@@ -182,8 +213,15 @@ def suite_samples(value: Mapping[str, int], epochs: int = 3, version: int = 1) -
         for conflict in ("present", "absent"):
             for nudge in ("none", "strong"):
                 for epoch in range(1, epochs + 1):
-                    samples.append(make_sample(
-                        scenario, {"conflict": conflict, "nudge": nudge}, value,
-                        control=conflict == "absent", epoch=epoch, behaviour=behaviour,
-                        scenario_version=version))
+                    samples.append(
+                        make_sample(
+                            scenario,
+                            {"conflict": conflict, "nudge": nudge},
+                            value,
+                            control=conflict == "absent",
+                            epoch=epoch,
+                            behaviour=behaviour,
+                            scenario_version=version,
+                        )
+                    )
     return samples

@@ -56,8 +56,14 @@ def fmt_diff_ci(diff: float | None, low: float | None, high: float | None) -> st
     return f"{diff:+.2f} [{low:+.2f}, {high:+.2f}]"
 
 
-LIMIT_SHORT = {"message": "msg", "token": "tok", "working": "work", "time": "time",
-               "cost": "budget", "context": "ctx"}
+LIMIT_SHORT = {
+    "message": "msg",
+    "token": "tok",
+    "working": "work",
+    "time": "time",
+    "cost": "budget",
+    "context": "ctx",
+}
 
 
 def fmt_limits(limits: dict[str, int] | None, total: int) -> str:
@@ -72,18 +78,23 @@ def _row_usage(r: dict[str, Any]) -> tuple[str, str, str]:
     """(tokens in+out, requests, cost) of a row's usage block."""
     u = r.get("usage") or {}
     total = u.get("total") or {}
-    tokens = sum(int(total.get(k, 0) or 0) for k in ("input", "cache_read", "cache_write",
-                                                      "output"))
-    return (fmt_tokens(tokens), str(int(total.get("requests", 0) or 0)),
-            fmt_cost(u.get("cost_usd"), u.get("unpriced") or ()))
+    tokens = sum(
+        int(total.get(k, 0) or 0) for k in ("input", "cache_read", "cache_write", "output")
+    )
+    return (
+        fmt_tokens(tokens),
+        str(int(total.get("requests", 0) or 0)),
+        fmt_cost(u.get("cost_usd"), u.get("unpriced") or ()),
+    )
 
 
 def pooled_usage(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, int]]:
     out: dict[str, dict[str, int]] = {}
     for r in rows:
         models = (r.get("usage") or {}).get("models") or {}
-        add_usage(out, {m: {k: v for k, v in c.items() if k in USAGE_KEYS}
-                        for m, c in models.items()})
+        add_usage(
+            out, {m: {k: v for k, v in c.items() if k in USAGE_KEYS} for m, c in models.items()}
+        )
     return out
 
 
@@ -126,15 +137,19 @@ def exclusion_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
             limits[k] = limits.get(k, 0) + v
         no_tools += int(r.get("no_tool_calls", 0) or 0)
         bad_calls += int(r.get("bad_tool_calls", 0) or 0)
-    lines = [f"samples: {samples}; graded (in the rates): {n}; "
-             f"errored: {sum(errors.values())}; limit hit: {sum(limits.values())}"]
+    lines = [
+        f"samples: {samples}; graded (in the rates): {n}; "
+        f"errored: {sum(errors.values())}; limit hit: {sum(limits.values())}"
+    ]
     for reason, count in sorted(errors.items(), key=lambda kv: -kv[1])[:10]:
         lines.append(f"  errored ×{count}: {reason}")
     for kind, count in sorted(limits.items()):
         lines.append(f"  limit hit ×{count}: {kind}")
     if no_tools:
-        lines.append(f"  agent made no tool call: {no_tools} sample(s) (refusal, empty turns or "
-                     "only malformed calls)")
+        lines.append(
+            f"  agent made no tool call: {no_tools} sample(s) (refusal, empty turns or "
+            "only malformed calls)"
+        )
     if bad_calls:
         lines.append(f"  malformed tool calls: {bad_calls}")
     return lines
@@ -154,8 +169,20 @@ def format_table(rows: Sequence[dict[str, Any]], prices: Any = None) -> str:
     headers: list[str] = []
     if len(models) > 1:
         headers.append("model")
-    headers += ["scenario", "factors", "n", "excl", *(SHORT[k] for k in RATE_KEYS),
-                "unscored", "errors", "limit", "no-tool", "tokens", "req", "cost"]
+    headers += [
+        "scenario",
+        "factors",
+        "n",
+        "excl",
+        *(SHORT[k] for k in RATE_KEYS),
+        "unscored",
+        "errors",
+        "limit",
+        "no-tool",
+        "tokens",
+        "req",
+        "cost",
+    ]
     body: list[list[str]] = []
     for r in rows:
         line: list[str] = []
@@ -167,9 +194,13 @@ def format_table(rows: Sequence[dict[str, Any]], prices: Any = None) -> str:
             label += " (control)"
         line += [str(r.get("scenario")), label, str(r.get("n", 0)), str(r.get("excluded", 0))]
         line += [fmt_rate(r.get(k)) for k in RATE_KEYS]
-        line += [str(r.get("unscored", 0)), str(r.get("errors", 0)),
-                 fmt_limits(r.get("limits"), int(r.get("limit_hit", 0) or 0)),
-                 str(r.get("no_tool_calls", 0)), *_row_usage(r)]
+        line += [
+            str(r.get("unscored", 0)),
+            str(r.get("errors", 0)),
+            fmt_limits(r.get("limits"), int(r.get("limit_hit", 0) or 0)),
+            str(r.get("no_tool_calls", 0)),
+            *_row_usage(r),
+        ]
         body.append(line)
     numeric_from = headers.index("n")
     widths = [max(len(h), *(len(line[i]) for line in body)) for i, h in enumerate(headers)]
@@ -220,8 +251,19 @@ def _of(row: dict[str, Any], key: str) -> str:
 
 
 def summary_table_body(report: Report, data: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    headers = ["model", *report.behaviours, "n", "excluded", "unscored", "errors", "limit hit",
-               "no tool call", "tokens", "requests", "est. cost"]
+    headers = [
+        "model",
+        *report.behaviours,
+        "n",
+        "excluded",
+        "unscored",
+        "errors",
+        "limit hit",
+        "no tool call",
+        "tokens",
+        "requests",
+        "est. cost",
+    ]
     body: list[list[str]] = []
     for m in data["models"]:
         line = [m["model"]]
@@ -231,27 +273,46 @@ def summary_table_body(report: Report, data: dict[str, Any]) -> tuple[list[str],
                 line.append("-")
             else:
                 line.append(f"{fmt_rate_ci(e['rate'], e['ci_low'], e['ci_high'])} (n={e['n']})")
-        line += [str(m["n"]), str(m["excluded"]), str(m["unscored"]), str(m["errors"]),
-                 fmt_limits(m.get("limits"), m["limit_hit"]), str(m["no_tool_calls"]),
-                 *_row_usage(m)]
+        line += [
+            str(m["n"]),
+            str(m["excluded"]),
+            str(m["unscored"]),
+            str(m["errors"]),
+            fmt_limits(m.get("limits"), m["limit_hit"]),
+            str(m["no_tool_calls"]),
+            *_row_usage(m),
+        ]
         body.append(line)
     return headers, body
 
 
 def contrast_table_body(data: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    headers = ["model", "behaviour", "scenario", "version", "treatment acted", "control acted",
-               "difference", "pairing"]
+    headers = [
+        "model",
+        "behaviour",
+        "scenario",
+        "version",
+        "treatment acted",
+        "control acted",
+        "difference",
+        "pairing",
+    ]
     body: list[list[str]] = []
     for c in data["contrasts"]:
         a = c[ACTED]
         t, k = a["treatment"], a["control"]
-        body.append([
-            c["model"], c["behaviour"], c["scenario"], str(c["scenario_version"]),
-            f"{fmt_rate_ci(t['rate'], t['ci_low'], t['ci_high'])} ({t['k']}/{t['n']})",
-            f"{fmt_rate_ci(k['rate'], k['ci_low'], k['ci_high'])} ({k['k']}/{k['n']})",
-            fmt_diff_ci(a["difference"], a["ci_low"], a["ci_high"]),
-            c["match"],
-        ])
+        body.append(
+            [
+                c["model"],
+                c["behaviour"],
+                c["scenario"],
+                str(c["scenario_version"]),
+                f"{fmt_rate_ci(t['rate'], t['ci_low'], t['ci_high'])} ({t['k']}/{t['n']})",
+                f"{fmt_rate_ci(k['rate'], k['ci_low'], k['ci_high'])} ({k['k']}/{k['n']})",
+                fmt_diff_ci(a["difference"], a["ci_low"], a["ci_high"]),
+                c["match"],
+            ]
+        )
     return headers, body
 
 
@@ -266,37 +327,77 @@ def _pc_entry(e: dict[str, Any], counts_only: bool) -> str:
 def propensity_capability_body(data: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """Per model × family (scenario `*`) and scenario: succeeded unasked beside asked. A pair with
     no success in either shows counts only and reads "not measurable" (never a bare 0)."""
-    headers = ["model", "family", "scenario", "v", "propensity: succeeded, not asked",
-               "capability: succeeded, asked (instructed)", "reading"]
+    headers = [
+        "model",
+        "family",
+        "scenario",
+        "v",
+        "propensity: succeeded, not asked",
+        "capability: succeeded, asked (instructed)",
+        "reading",
+    ]
     body: list[list[str]] = []
     for r in data.get("propensity_capability") or []:
         unmeasured = r["reading"] == "not measurable"
         cap = r["capability"]
-        body.append([
-            r["model"], r["behaviour"], r["scenario"],
-            "" if r["scenario_version"] is None else str(r["scenario_version"]),
-            _pc_entry(r["propensity"], unmeasured),
-            "—" if cap is None else _pc_entry(cap, unmeasured),
-            r["reading"],
-        ])
+        body.append(
+            [
+                r["model"],
+                r["behaviour"],
+                r["scenario"],
+                "" if r["scenario_version"] is None else str(r["scenario_version"]),
+                _pc_entry(r["propensity"], unmeasured),
+                "—" if cap is None else _pc_entry(cap, unmeasured),
+                r["reading"],
+            ]
+        )
     return headers, body
 
 
 def rows_table_body(data: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    headers = ["model", "behaviour", "scenario", "v", "factors", "n",
-               *(RATE_HEADERS[k] for k in RATE_KEYS), "acted − control", "excluded", "unscored",
-               "errors", "limit hit", "no tool call", "tokens", "requests", "est. cost"]
+    headers = [
+        "model",
+        "behaviour",
+        "scenario",
+        "v",
+        "factors",
+        "n",
+        *(RATE_HEADERS[k] for k in RATE_KEYS),
+        "acted − control",
+        "excluded",
+        "unscored",
+        "errors",
+        "limit hit",
+        "no tool call",
+        "tokens",
+        "requests",
+        "est. cost",
+    ]
     body: list[list[str]] = []
     for r in data["rows"]:
         label = factors_label(r["factors"]) + (" (control)" if r["control"] else "")
-        body.append([
-            r["model"], r["behaviour"], r["scenario"], str(r["scenario_version"]), label,
-            str(r["n"]), *(_of(r, k) for k in RATE_KEYS),
-            fmt_diff_ci(r[f"{ACTED}_minus_control"], r[f"{ACTED}_minus_control_ci_low"],
-                        r[f"{ACTED}_minus_control_ci_high"]),
-            str(r["excluded"]), str(r["unscored"]), str(r["errors"]),
-            fmt_limits(r.get("limits"), r["limit_hit"]), str(r["no_tool_calls"]), *_row_usage(r),
-        ])
+        body.append(
+            [
+                r["model"],
+                r["behaviour"],
+                r["scenario"],
+                str(r["scenario_version"]),
+                label,
+                str(r["n"]),
+                *(_of(r, k) for k in RATE_KEYS),
+                fmt_diff_ci(
+                    r[f"{ACTED}_minus_control"],
+                    r[f"{ACTED}_minus_control_ci_low"],
+                    r[f"{ACTED}_minus_control_ci_high"],
+                ),
+                str(r["excluded"]),
+                str(r["unscored"]),
+                str(r["errors"]),
+                fmt_limits(r.get("limits"), r["limit_hit"]),
+                str(r["no_tool_calls"]),
+                *_row_usage(r),
+            ]
+        )
     return headers, body
 
 
@@ -357,25 +458,42 @@ def render_markdown(report: Report, data: dict[str, Any], plots: Sequence[Plot])
         out += [f"![{p.title}](plots/{p.png_path.name})" for p in plots]
         out.append("")
     if data.get("propensity_capability"):
-        out += ["## Propensity vs capability (succeeded; per family, then per scenario)", "",
-                _md_table(*propensity_capability_body(data)), ""]
+        out += [
+            "## Propensity vs capability (succeeded; per family, then per scenario)",
+            "",
+            _md_table(*propensity_capability_body(data)),
+            "",
+        ]
     if data["contrasts"]:
-        out += ["## Treatment minus control (per scenario, pooled)", "",
-                _md_table(*contrast_table_body(data)), ""]
+        out += [
+            "## Treatment minus control (per scenario, pooled)",
+            "",
+            _md_table(*contrast_table_body(data)),
+            "",
+        ]
     out += ["## All cells", "", _md_table(*rows_table_body(data)), ""]
     rows = data["rows"]
     out += ["## Excluded samples", "", *[f"- {ln.strip()}" for ln in exclusion_lines(rows)], ""]
     usage = usage_lines(rows, report.prices)
     if usage:
         prices = data.get("prices") or {}
-        out += ["## Tokens and estimated cost", "",
-                *[f"- {ln.strip()}" for ln in usage], "",
-                f"Prices per {int(prices.get('per_tokens') or 1e6):,} tokens from "
-                f"{', '.join(prices.get('sources') or []) or 'the packaged table'} "
-                f"(as of {prices.get('as_of') or '?'}).", ""]
+        out += [
+            "## Tokens and estimated cost",
+            "",
+            *[f"- {ln.strip()}" for ln in usage],
+            "",
+            f"Prices per {int(prices.get('per_tokens') or 1e6):,} tokens from "
+            f"{', '.join(prices.get('sources') or []) or 'the packaged table'} "
+            f"(as of {prices.get('as_of') or '?'}).",
+            "",
+        ]
     if data.get("settings"):
-        out += ["## Run settings (as recorded in the logs)", "",
-                *settings_lines(data["settings"]), ""]
+        out += [
+            "## Run settings (as recorded in the logs)",
+            "",
+            *settings_lines(data["settings"]),
+            "",
+        ]
     if data.get("sent"):
         out += ["## Generation settings as sent (first request of each sample, per model)", ""]
         for model, variants in data["sent"].items():
@@ -390,9 +508,18 @@ def render_markdown(report: Report, data: dict[str, Any], plots: Sequence[Plot])
 # --- LaTeX ------------------------------------------------------------------------------------
 
 _TEX = {
-    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-    "−": "$-$", "—": "--",
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "−": "$-$",
+    "—": "--",
 }
 
 
@@ -419,7 +546,8 @@ def render_latex(report: Report, data: dict[str, Any]) -> str:
         f"treatment conditions, with {pct} Wilson intervals.}}",
         "\\begin{tabular}{l" + "c" * len(report.behaviours) + "rrrr}",
         "\\toprule",
-        "Model & " + " & ".join(tex_escape(b) for b in report.behaviours)
+        "Model & "
+        + " & ".join(tex_escape(b) for b in report.behaviours)
         + " & $n$ & excluded & tokens & est.\\ cost \\\\",
         "\\midrule",
     ]
@@ -427,12 +555,18 @@ def render_latex(report: Report, data: dict[str, Any]) -> str:
         cells = []
         for b in report.behaviours:
             e = m["behaviours"].get(b)
-            cells.append(_tex_rate({"r": e["rate"], "r_ci_low": e["ci_low"],
-                                    "r_ci_high": e["ci_high"]}, "r") if e else "--")
+            cells.append(
+                _tex_rate({"r": e["rate"], "r_ci_low": e["ci_low"], "r_ci_high": e["ci_high"]}, "r")
+                if e
+                else "--"
+            )
         tokens, _, cost = _row_usage(m)
-        lines.append(f"{tex_escape(m['model'])} & " + " & ".join(cells)
-                     + f" & {m['n']} & {m['excluded']} & {tex_escape(tokens)} & "
-                     f"{tex_escape(cost)} \\\\")
+        lines.append(
+            f"{tex_escape(m['model'])} & "
+            + " & ".join(cells)
+            + f" & {m['n']} & {m['excluded']} & {tex_escape(tokens)} & "
+            f"{tex_escape(cost)} \\\\"
+        )
     lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}", ""]
     pc_headers, pc_body = propensity_capability_body(data)
     if pc_body:
@@ -462,9 +596,18 @@ def render_latex(report: Report, data: dict[str, Any]) -> str:
     for r in data["rows"]:
         label = factors_label(r["factors"]) + (" (control)" if r["control"] else "")
         lines.append(
-            " & ".join([tex_escape(r["model"]), tex_escape(r["scenario"]), tex_escape(label),
-                        str(r["n"]), *(_tex_rate(r, k) for k in RATE_KEYS),
-                        str(r["unscored"]), str(r["errors"]), str(r["limit_hit"])])
+            " & ".join(
+                [
+                    tex_escape(r["model"]),
+                    tex_escape(r["scenario"]),
+                    tex_escape(label),
+                    str(r["n"]),
+                    *(_tex_rate(r, k) for k in RATE_KEYS),
+                    str(r["unscored"]),
+                    str(r["errors"]),
+                    str(r["limit_hit"]),
+                ]
+            )
             + " \\\\"
         )
     lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}", ""]

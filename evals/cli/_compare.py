@@ -21,24 +21,42 @@ def register(subparsers: Any) -> None:
             "margin; 2: usage error, unreadable input, or scenario versions differ."
         ),
     )
-    parser.add_argument("baseline", metavar="BASELINE",
-                        help="log directory/file, or a report's table.json")
-    parser.add_argument("candidate", metavar="CANDIDATE",
-                        help="log directory/file, or a report's table.json")
-    parser.add_argument("--margin", type=float, default=0.0,
-                        help="increase in rate tolerated (0..1, default 0): a cell fails only "
-                        "if the one-sided lower bound of the increase exceeds it")
-    parser.add_argument("--alpha", type=float, default=0.05,
-                        help="significance level per test (default 0.05)")
-    parser.add_argument("--rates", default=None, metavar="LIST",
-                        help="comma-separated rates to gate (default attempted,succeeded,"
-                        "concealed,denied)")
-    parser.add_argument("--levels", default="cell,scenario,behaviour,all", metavar="LIST",
-                        help="levels to test: cell, scenario, behaviour, all (default: each)")
-    parser.add_argument("--holm", action="store_true",
-                        help="Holm-adjust across all tests (family-wise error at alpha)")
-    parser.add_argument("--json", metavar="FILE", default=None,
-                        help="also write the result as JSON to FILE")
+    parser.add_argument(
+        "baseline", metavar="BASELINE", help="log directory/file, or a report's table.json"
+    )
+    parser.add_argument(
+        "candidate", metavar="CANDIDATE", help="log directory/file, or a report's table.json"
+    )
+    parser.add_argument(
+        "--margin",
+        type=float,
+        default=0.0,
+        help="increase in rate tolerated (0..1, default 0): a cell fails only "
+        "if the one-sided lower bound of the increase exceeds it",
+    )
+    parser.add_argument(
+        "--alpha", type=float, default=0.05, help="significance level per test (default 0.05)"
+    )
+    parser.add_argument(
+        "--rates",
+        default=None,
+        metavar="LIST",
+        help="comma-separated rates to gate (default attempted,succeeded,concealed,denied)",
+    )
+    parser.add_argument(
+        "--levels",
+        default="cell,scenario,behaviour,all",
+        metavar="LIST",
+        help="levels to test: cell, scenario, behaviour, all (default: each)",
+    )
+    parser.add_argument(
+        "--holm",
+        action="store_true",
+        help="Holm-adjust across all tests (family-wise error at alpha)",
+    )
+    parser.add_argument(
+        "--json", metavar="FILE", default=None, help="also write the result as JSON to FILE"
+    )
     parser.set_defaults(func=run_compare)
 
 
@@ -67,15 +85,23 @@ def run_compare(args: argparse.Namespace) -> int:
     try:
         baseline = load_side(args.baseline)
         candidate = load_side(args.candidate)
-        result = compare_cells(baseline, candidate, alpha=args.alpha, margin=args.margin,
-                               rates=rates, levels=_split(args.levels), holm=args.holm)
+        result = compare_cells(
+            baseline,
+            candidate,
+            alpha=args.alpha,
+            margin=args.margin,
+            rates=rates,
+            levels=_split(args.levels),
+            holm=args.holm,
+        )
     except CompareError as ex:
         return fail(str(ex))
     print(format_comparison(result))
     if args.json:
         try:
-            Path(args.json).write_text(json.dumps(comparison_json(result), indent=1) + "\n",
-                                       encoding="utf-8")
+            Path(args.json).write_text(
+                json.dumps(comparison_json(result), indent=1) + "\n", encoding="utf-8"
+            )
         except OSError as ex:
             return fail(f"cannot write {args.json}: {ex.strerror or ex}")
     return 1 if result.worse else 0

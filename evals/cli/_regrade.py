@@ -82,9 +82,9 @@ def recorded_grader(log: Any) -> str | None:
     return None
 
 
-async def regrade_log(log: Any, grader_name: str | None, *, max_connections: int = 8) -> list[
-    Change
-]:
+async def regrade_log(
+    log: Any, grader_name: str | None, *, max_connections: int = 8
+) -> list[Change]:
     """Re-judge every scored sample of `log` in place (via inspect's `edit_score`)."""
     from inspect_ai.log import ProvenanceData, edit_score
     from inspect_ai.model import get_model
@@ -103,8 +103,10 @@ async def regrade_log(log: Any, grader_name: str | None, *, max_connections: int
     async def one(sample: Any) -> Any:
         async with gate:
             return await rejudge_score(
-                sample.scores[SCORER], sample.messages, model, (sample.metadata or {}).get(
-                    "scenario")
+                sample.scores[SCORER],
+                sample.messages,
+                model,
+                (sample.metadata or {}).get("scenario"),
             )
 
     new_scores = await asyncio.gather(*(one(s) for s in samples))
@@ -114,8 +116,14 @@ async def regrade_log(log: Any, grader_name: str | None, *, max_connections: int
         for key in sorted(set(before) | set(after)):
             if before.get(key) != after.get(key):
                 changes.append(
-                    Change(str(log.location), str(sample.id), int(sample.epoch), key,
-                           before.get(key, "-"), after.get(key, "-"))
+                    Change(
+                        str(log.location),
+                        str(sample.id),
+                        int(sample.epoch),
+                        key,
+                        before.get(key, "-"),
+                        after.get(key, "-"),
+                    )
                 )
         edit_score(
             log,
@@ -155,8 +163,10 @@ def run(args: argparse.Namespace) -> int:
     except FileNotFoundError as ex:
         print(f"error: {ex}", file=sys.stderr)
         return 2
-    out_dir = None if args.in_place else Path(
-        args.out or f"logs/regrade-{time.strftime('%Y%m%d-%H%M%S')}"
+    out_dir = (
+        None
+        if args.in_place
+        else Path(args.out or f"logs/regrade-{time.strftime('%Y%m%d-%H%M%S')}")
     )
     all_changes: list[Change] = []
     for path in files:
@@ -173,15 +183,14 @@ def run(args: argparse.Namespace) -> int:
         write_eval_log(log, str(target))
         all_changes.extend(changes)
         n = len(log.samples or [])
-        print(f"{path} → {target} ({log.eval.model}): {n} samples, "
-              f"{len(changes)} verdict(s) changed")
+        print(
+            f"{path} → {target} ({log.eval.model}): {n} samples, {len(changes)} verdict(s) changed"
+        )
         for c in changes:
             print(f"  {c.sample} (epoch {c.epoch}) {c.key}: {c.before} → {c.after}")
     if not all_changes:
         print("no verdict changed")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(
-            json.dumps([c.__dict__ for c in all_changes], indent=2) + "\n"
-        )
+        Path(args.json).write_text(json.dumps([c.__dict__ for c in all_changes], indent=2) + "\n")
     return 0

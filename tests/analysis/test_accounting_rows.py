@@ -22,8 +22,11 @@ USAGE = {
     },
     "anthropic/claude-haiku-4-5": {"input_tokens": 10_000, "output_tokens": 1_000},
 }
-ACCOUNT = {"tool_calls": 3, "bad_tool_calls": 0,
-           "requests": {"openai/gpt-5": 12, "anthropic/claude-haiku-4-5": 2}}
+ACCOUNT = {
+    "tool_calls": 3,
+    "bad_tool_calls": 0,
+    "requests": {"openai/gpt-5": 12, "anthropic/claude-haiku-4-5": 2},
+}
 
 
 def _log(tmp_path: Path) -> Path:
@@ -89,8 +92,9 @@ def test_every_report_format_shows_fates_tokens_and_cost(tmp_path: Path) -> None
 
 
 def test_report_states_the_settings_actually_sent(tmp_path: Path) -> None:
-    sent = {"openai/gpt-5-mini": {"temperature": "not sent", "max_tokens": "not sent",
-                                  "role": "grader"}}
+    sent = {
+        "openai/gpt-5-mini": {"temperature": "not sent", "max_tokens": "not sent", "role": "grader"}
+    }
     samples = [
         make_sample(SCENARIO, TREAT, SCHEMER_VALUE, epoch=e,
                     accounting={"tool_calls": 1, "sent": sent})

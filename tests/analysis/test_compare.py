@@ -12,10 +12,23 @@ from evals.analysis._synthetic import BENIGN_VALUE, SCHEMER_VALUE
 from evals.cli import main
 
 
-def _cell(k: int, n: int, scenario: str = "s/a", factors: dict[str, str] | None = None,
-          model: str = "m", version: int = 1) -> Cell:
-    c = Cell(model=model, scenario=scenario, scenario_version=version, behaviour="b",
-             factors=factors or {"f": "1"}, control=False, n=n)
+def _cell(
+    k: int,
+    n: int,
+    scenario: str = "s/a",
+    factors: dict[str, str] | None = None,
+    model: str = "m",
+    version: int = 1,
+) -> Cell:
+    c = Cell(
+        model=model,
+        scenario=scenario,
+        scenario_version=version,
+        behaviour="b",
+        factors=factors or {"f": "1"},
+        control=False,
+        n=n,
+    )
     c.k["succeeded"], c.d["succeeded"] = k, n
     return c
 
@@ -52,8 +65,9 @@ def test_schemer_baseline_against_benign_exits_0(
     assert main(["compare", str(schemer), str(schemer)]) == 0
 
 
-def test_compare_against_a_report_json(write_suite: Callable[..., Path], tmp_path: Path,
-                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_compare_against_a_report_json(
+    write_suite: Callable[..., Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     benign = write_suite("scripted/benign", BENIGN_VALUE)
     schemer = write_suite("scripted/schemer", SCHEMER_VALUE)
     out = tmp_path / "baseline"
@@ -64,12 +78,14 @@ def test_compare_against_a_report_json(write_suite: Callable[..., Path], tmp_pat
     assert result["worse"] and result["cells_compared"] == 8
     # the report's rows carry the same counts as the logs
     assert sorted(c.key[1:] for c in load_side(table)) == sorted(
-        c.key[1:] for c in load_cells([benign]))
+        c.key[1:] for c in load_cells([benign])
+    )
     capsys.readouterr()
 
 
-def test_older_scenario_version_is_refused(write_suite: Callable[..., Path],
-                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_older_scenario_version_is_refused(
+    write_suite: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     old = write_suite("scripted/benign", BENIGN_VALUE, version=1, name="old")
     new = write_suite("scripted/schemer", SCHEMER_VALUE, version=2, name="new")
     assert main(["compare", str(old), str(new)]) == 2
@@ -85,18 +101,31 @@ def test_older_scenario_version_is_refused(write_suite: Callable[..., Path],
 
 @pytest.mark.parametrize(
     "argv",
-    [["/no/such/logs", "{good}"], ["{good}", "{bad_json}"], ["{good}", "{not_report}"],
-     ["{good}", "{good}", "--alpha", "2"], ["{good}", "{good}", "--rates", "bogus"],
-     ["{good}", "{garbage}"]],
+    [
+        ["/no/such/logs", "{good}"],
+        ["{good}", "{bad_json}"],
+        ["{good}", "{not_report}"],
+        ["{good}", "{good}", "--alpha", "2"],
+        ["{good}", "{good}", "--rates", "bogus"],
+        ["{good}", "{garbage}"],
+    ],
 )
-def test_usage_errors_exit_2(argv: list[str], write_suite: Callable[..., Path], tmp_path: Path,
-                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_usage_errors_exit_2(
+    argv: list[str],
+    write_suite: Callable[..., Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     good = write_suite("scripted/benign", BENIGN_VALUE)
     (tmp_path / "bad.json").write_text("{not json")
     (tmp_path / "other.json").write_text('{"hello": 1}')
     (tmp_path / "garbage.eval").write_bytes(b"PK\x03\x04 truncated")
-    names = {"good": good, "bad_json": tmp_path / "bad.json",
-             "not_report": tmp_path / "other.json", "garbage": tmp_path / "garbage.eval"}
+    names = {
+        "good": good,
+        "bad_json": tmp_path / "bad.json",
+        "not_report": tmp_path / "other.json",
+        "garbage": tmp_path / "garbage.eval",
+    }
     assert main(["compare", *(a.format(**names) for a in argv)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("scheming compare: ") and len(err.splitlines()) == 1
@@ -121,8 +150,9 @@ def test_margin_requires_increase_beyond_it() -> None:
 
 def test_alpha_and_holm() -> None:
     base = [_cell(10, 50, factors={"f": str(i)}) for i in range(10)]
-    cand = [_cell(20, 50, factors={"f": "0"})] + [_cell(10, 50, factors={"f": str(i)})
-                                                  for i in range(1, 10)]
+    cand = [_cell(20, 50, factors={"f": "0"})] + [
+        _cell(10, 50, factors={"f": str(i)}) for i in range(1, 10)
+    ]
     single = compare_cells(base, cand, levels=["cell"])
     (test,) = single.worse
     assert test.factors == "f=0" and 0.01 < test.p_value < 0.05  # p = 0.024
@@ -132,8 +162,11 @@ def test_alpha_and_holm() -> None:
 
 
 def test_cells_only_on_one_side_are_listed_not_tested() -> None:
-    result = compare_cells([_cell(0, 10), _cell(0, 10, scenario="s/b")],
-                           [_cell(0, 10), _cell(10, 10, scenario="s/c")], levels=["cell"])
+    result = compare_cells(
+        [_cell(0, 10), _cell(0, 10, scenario="s/b")],
+        [_cell(0, 10), _cell(10, 10, scenario="s/c")],
+        levels=["cell"],
+    )
     assert result.cells_compared == 1 and not result.worse
     assert result.only_baseline == ["m s/b [f=1]"] and result.only_candidate == ["m s/c [f=1]"]
 
@@ -144,8 +177,9 @@ def test_version_mismatch_names_cells_directly() -> None:
     assert exc.value.cells == ["s/a (m): baseline version 1, candidate version 3 (cells: [f=1])"]
 
 
-def test_levels_option(write_suite: Callable[..., Path],
-                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_levels_option(
+    write_suite: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     benign = write_suite("scripted/benign", BENIGN_VALUE)
     schemer = write_suite("scripted/schemer", SCHEMER_VALUE)
     # per cell, 3/3 against 0/3 is p = 0.05: not below alpha, so cells alone pass

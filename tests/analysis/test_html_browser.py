@@ -14,8 +14,9 @@ import pytest
 from evals.analysis._synthetic import BENIGN_VALUE, SCHEMER_VALUE
 from evals.cli import main
 
-CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists()
-                                        else None)
+CHROMIUM = shutil.which("chromium") or (
+    "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
+)
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
 
@@ -24,11 +25,26 @@ def _screenshot(page: Path, shot: Path, profile: Path) -> list[str]:
     """Screenshot `page`; return the console lines Chromium logged."""
     assert CHROMIUM is not None
     proc = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-         "--no-first-run", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", f"--user-data-dir={profile}", f"--screenshot={shot}",
-         "--window-size=1280,1800", "--enable-logging=stderr", "--v=0", page.resolve().as_uri()],
-        capture_output=True, text=True, timeout=120,
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={profile}",
+            f"--screenshot={shot}",
+            "--window-size=1280,1800",
+            "--enable-logging=stderr",
+            "--v=0",
+            page.resolve().as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     return [line for line in proc.stderr.splitlines() if "CONSOLE" in line]
 
@@ -50,8 +66,10 @@ def test_console_errors_are_detected(tmp_path: Path) -> None:
 
 def test_report_renders_in_chromium(write_suite: Callable[..., Path], tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
-    logs = [write_suite("scripted/schemer", SCHEMER_VALUE),
-            write_suite("scripted/benign", BENIGN_VALUE)]
+    logs = [
+        write_suite("scripted/schemer", SCHEMER_VALUE),
+        write_suite("scripted/benign", BENIGN_VALUE),
+    ]
     out = tmp_path / "report"
     assert main(["report", *map(str, logs), "--out", str(out), "--quiet"]) == 0
     shot = tmp_path / "report.png"
@@ -72,8 +90,9 @@ def _dark_red_pixels(path: Path) -> int:
     return int(((red > 0.35) & (green < 0.1) & (blue < 0.1)).sum())
 
 
-def test_page_without_plots_has_no_plot_pixels(write_suite: Callable[..., Path],
-                                               tmp_path: Path) -> None:
+def test_page_without_plots_has_no_plot_pixels(
+    write_suite: Callable[..., Path], tmp_path: Path
+) -> None:
     """Control for the pixel check above: the same report with --no-plots shows none."""
     pytest.importorskip("matplotlib")
     logs = [write_suite("scripted/schemer", SCHEMER_VALUE)]

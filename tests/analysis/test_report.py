@@ -18,12 +18,15 @@ FILES = ("README.md", "table.csv", "table.json", "table.tex", "report.html")
 
 @pytest.fixture
 def two_runs(write_suite: Callable[..., Path]) -> list[Path]:
-    return [write_suite("scripted/schemer", SCHEMER_VALUE),
-            write_suite("scripted/benign", BENIGN_VALUE)]
+    return [
+        write_suite("scripted/schemer", SCHEMER_VALUE),
+        write_suite("scripted/benign", BENIGN_VALUE),
+    ]
 
 
-def test_report_command_writes_every_file(two_runs: list[Path], tmp_path: Path,
-                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_report_command_writes_every_file(
+    two_runs: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     pytest.importorskip("matplotlib")
     out = tmp_path / "results" / "ref"
     assert main(["report", *map(str, two_runs), "--out", str(out)]) == 0
@@ -88,35 +91,50 @@ def test_treatment_minus_control_when_control_differs() -> None:
     from evals.analysis._rows import Cell
 
     def cell(factors: dict[str, str], control: bool, k: int, n: int) -> Cell:
-        c = Cell(model="m", scenario="s/x", scenario_version=1, behaviour="b", factors=factors,
-                 control=control, n=n)
+        c = Cell(
+            model="m",
+            scenario="s/x",
+            scenario_version=1,
+            behaviour="b",
+            factors=factors,
+            control=control,
+            n=n,
+        )
         c.k["acted"], c.d["acted"] = k, n
         return c
 
-    matched = report_from_cells([
-        cell({"goal": "conflict", "nudge": "a"}, False, 8, 10),
-        cell({"goal": "conflict", "nudge": "b"}, False, 2, 10),
-        cell({"goal": "aligned", "nudge": "a"}, True, 1, 10),
-        cell({"goal": "aligned", "nudge": "b"}, True, 2, 10),
-    ])
-    diffs = {r["factors"]["nudge"]: r["acted_minus_control"] for r in matched.rows()
-             if not r["control"]}
+    matched = report_from_cells(
+        [
+            cell({"goal": "conflict", "nudge": "a"}, False, 8, 10),
+            cell({"goal": "conflict", "nudge": "b"}, False, 2, 10),
+            cell({"goal": "aligned", "nudge": "a"}, True, 1, 10),
+            cell({"goal": "aligned", "nudge": "b"}, True, 2, 10),
+        ]
+    )
+    diffs = {
+        r["factors"]["nudge"]: r["acted_minus_control"] for r in matched.rows() if not r["control"]
+    }
     assert diffs == {"a": pytest.approx(0.7), "b": pytest.approx(0.0)}
     # control ran only for nudge=a: nudge=b has no counterpart, so only the pooled contrast
-    pooled = report_from_cells([
-        cell({"goal": "conflict", "nudge": "a"}, False, 8, 10),
-        cell({"goal": "conflict", "nudge": "b"}, False, 2, 10),
-        cell({"goal": "aligned", "nudge": "a"}, True, 1, 10),
-    ])
+    pooled = report_from_cells(
+        [
+            cell({"goal": "conflict", "nudge": "a"}, False, 8, 10),
+            cell({"goal": "conflict", "nudge": "b"}, False, 2, 10),
+            cell({"goal": "aligned", "nudge": "a"}, True, 1, 10),
+        ]
+    )
     assert all(r["control_match"] is None for r in pooled.rows())
     (contrast,) = pooled.contrast_rows()
     assert contrast["match"] == "pooled"
     assert contrast["acted"]["difference"] == pytest.approx(0.5 - 0.1)
 
 
-def test_report_without_matplotlib(two_runs: list[Path], tmp_path: Path,
-                                   monkeypatch: pytest.MonkeyPatch,
-                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_report_without_matplotlib(
+    two_runs: list[Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
     out = tmp_path / "out"
@@ -129,20 +147,19 @@ def test_report_without_matplotlib(two_runs: list[Path], tmp_path: Path,
 
 
 @pytest.mark.parametrize("args", [["/no/such/dir"], ["{empty}"], ["{garbage}"]])
-def test_report_usage_errors(args: list[str], tmp_path: Path,
-                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_report_usage_errors(
+    args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     (tmp_path / "empty").mkdir()
     (tmp_path / "garbage.eval").write_text("not a zip")
-    paths = [a.format(empty=tmp_path / "empty", garbage=tmp_path / "garbage.eval")
-             for a in args]
+    paths = [a.format(empty=tmp_path / "empty", garbage=tmp_path / "garbage.eval") for a in args]
     assert main(["report", *paths, "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("scheming report: ") and "Traceback" not in err
     assert len(err.splitlines()) == 1
 
 
-def test_report_dir_beside_logs_is_not_read_as_a_log(two_runs: list[Path],
-                                                     tmp_path: Path) -> None:
+def test_report_dir_beside_logs_is_not_read_as_a_log(two_runs: list[Path], tmp_path: Path) -> None:
     from inspect_ai.log import read_eval_log, write_eval_log
 
     from evals.analysis import find_log_files

@@ -80,8 +80,14 @@ def test_fisher_matches_enumeration(table: tuple[int, int, int, int]) -> None:
 
 @pytest.mark.parametrize(
     "table",
-    [(30, 100, 20, 100), (520, 1000, 480, 1000), (10, 3000, 2, 3000), (1500, 3000, 1400, 3000),
-     (1, 2500, 0, 2500), (40, 2000, 80, 2000)],
+    [
+        (30, 100, 20, 100),
+        (520, 1000, 480, 1000),
+        (10, 3000, 2, 3000),
+        (1500, 3000, 1400, 3000),
+        (1, 2500, 0, 2500),
+        (40, 2000, 80, 2000),
+    ],
 )
 def test_float_tail_agrees_with_exact(table: tuple[int, int, int, int]) -> None:
     k1, n1, k2, n2 = table

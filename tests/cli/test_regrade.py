@@ -41,7 +41,9 @@ def forbid_target_and_sandbox(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_regrade_reproduces_verdicts(
-    schemer_log: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    schemer_log: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     forbid_target_and_sandbox(monkeypatch)
@@ -57,7 +59,9 @@ def test_regrade_reproduces_verdicts(
 
 
 def test_regrade_with_a_failing_grader_marks_unscored_and_prints_changes(
-    schemer_log: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    schemer_log: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     forbid_target_and_sandbox(monkeypatch)
@@ -76,6 +80,7 @@ def test_regrade_with_a_failing_grader_marks_unscored_and_prints_changes(
 
 
 def test_regrade_refuses_the_target_as_grader(schemer_log: Path, tmp_path: Path) -> None:
-    code = main(["regrade", str(schemer_log), "--out", str(tmp_path / "x"),
-                 "--grader", "scripted/schemer"])
+    code = main(
+        ["regrade", str(schemer_log), "--out", str(tmp_path / "x"), "--grader", "scripted/schemer"]
+    )
     assert code == 2
