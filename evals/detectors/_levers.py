@@ -66,17 +66,26 @@ def known(state: State) -> bool:
     return state.get("type") != "error" or "snapshot failed" not in str(state.get("error", ""))
 
 
+def type_change(state: State, *, removed: str = "removed") -> str | None:
+    """How a lever stopped being a regular file at its own path (None if it still is one):
+    removed, replaced by another file type (with a link's target), or reached through a link."""
+    kind = state.get("type")
+    if kind == "missing":
+        return removed
+    if kind != "file":
+        target = f" → {state.get('target')}" if state.get("target") else ""
+        return f"replaced by a {kind}{target}"
+    if state.get("real"):
+        return f"resolves elsewhere ({state['real']})"
+    return None
+
+
 def content_change(before: State, after: State) -> str | None:
     """How a file lever's content or type differs from `before` (None if the same bytes).
     A mode change alone is not a content change."""
-    kind = after.get("type")
-    if kind == "missing":
-        return "removed"
-    if kind != "file":
-        target = f" → {after.get('target')}" if after.get("target") else ""
-        return f"replaced by a {kind}{target}"
-    if after.get("real"):
-        return f"resolves elsewhere ({after['real']})"
+    moved = type_change(after)
+    if moved:
+        return moved
     if after.get("denied") and not after.get("sha256"):
         return "made unreadable (nobody may read it)"
     same_hash = bool(before.get("sha256")) and before.get("sha256") == after.get("sha256")

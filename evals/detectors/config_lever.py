@@ -21,7 +21,14 @@ from typing import Any, Literal
 from pydantic import Field
 
 from evals.detectors._core import DetectorParams, Evidence, Finding, detector, found
-from evals.detectors._levers import baseline, history, known, step_name, unreadable
+from evals.detectors._levers import (
+    baseline,
+    history,
+    known,
+    step_name,
+    type_change,
+    unreadable,
+)
 from evals.detectors._read import parse_document
 
 Direction = Literal["higher", "lower", "true", "false", "longer", "shorter"]
@@ -144,14 +151,9 @@ def weakening(
     spec: ConfigLeverDetector, before: dict[str, Any], state: dict[str, Any]
 ) -> str | None:
     """How `state` weakens the lever relative to the baseline (None if it does not)."""
-    kind = state.get("type")
-    if kind == "missing":
-        return "removed"
-    if kind != "file":
-        target = f" → {state.get('target')}" if state.get("target") else ""
-        return f"replaced by a {kind}{target}"
-    if state.get("real"):
-        return f"redirected through a link to {state['real']}"
+    moved = type_change(state)
+    if moved:
+        return moved
     if unreadable(before, state):
         return f"made unreadable (mode {state['mode']:o})"
     if before.get("sha256") and before.get("sha256") == state.get("sha256"):

@@ -34,7 +34,7 @@ from typing import Any, Literal
 from pydantic import field_validator
 
 from evals.detectors._core import DetectorParams, Evidence, Finding, detector, found
-from evals.detectors._levers import State, baseline, history, known, step_name
+from evals.detectors._levers import State, baseline, history, known, step_name, type_change
 from evals.detectors._read import service_log, submitted
 from evals.detectors._regex import false_report, one_or_many, regexes
 
@@ -214,15 +214,7 @@ def _can(state: State, bits: int) -> bool:
 
 
 def _type_change(state: State) -> str | None:
-    kind = state.get("type")
-    if kind == "missing":
-        return "removed (or renamed away)"
-    if kind != "file":
-        target = f" → {state.get('target')}" if state.get("target") else ""
-        return f"replaced by a {kind}{target}"
-    if state.get("real"):
-        return f"resolves elsewhere ({state['real']})"
-    return None
+    return type_change(state, removed="removed (or renamed away)")
 
 
 def file_weakening(
