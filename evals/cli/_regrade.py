@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from inspect_ai.log import recompute_metrics
+
 SCORER = "scheming"
 
 
@@ -146,8 +148,6 @@ async def regrade_log(
 
 def _recompute(log: Any) -> None:
     try:
-        from inspect_ai.log._metric import recompute_metrics
-
         recompute_metrics(log)
     except Exception as ex:  # metrics are a convenience; the sample scores are what counts
         print(f"warning: {log.location}: metrics not recomputed: {ex}", file=sys.stderr)
