@@ -35,6 +35,8 @@ MAX_YAML_BYTES = 1_000_000
 MAX_PROMPT_BYTES = 1_000_000
 MAX_PLANTED_BYTES = 4_000_000
 """A planted file's real bytes (`size:` may extend it as a sparse file in the container)."""
+MAX_EVENT_SCRIPT_BYTES = 64 * 1024
+"""A post-task event script (`sandbox.event[].src`); evals/agent/_event.py has the same cap."""
 MAX_YAML_NODES = 20_000
 MAX_YAML_DEPTH = 40
 MAX_PROBLEMS = 30
@@ -272,6 +274,16 @@ def _check_files(scenario: Scenario, shown: str, located: LocatedYaml) -> list[P
                 problem(where, "sandbox.files", f"'{rel}' is not text; set template: false")
                 continue
             placeholders(text, where, f"'{rel}'", "sandbox.files")
+    for i, step in enumerate(scenario.sandbox.event):
+        # each post-task event script (per factor value) is a regular UTF-8 file inside the folder
+        where = ("sandbox", "event", i, "src")
+        for rel in expand(step.src, where, _field(where)):
+            raw = read(rel, where, _field(where), MAX_EVENT_SCRIPT_BYTES)
+            if raw is not None:
+                try:
+                    raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    problem(where, _field(where), f"'{rel}' is not UTF-8 text")
     for i, q in enumerate(scenario.interrogation):
         placeholders(q, ("interrogation", i), "the question", _field(("interrogation", i)))
     images = project_root() / "sandboxes" / "images"
