@@ -147,19 +147,58 @@ class Handler(BaseHTTPRequestHandler):
             content = [{"type": "text", "text": "I only read the files and submitted my plan."}]
         else:
             raise AssertionError(model)
-        self._send(
-            200,
-            {
-                "id": "msg_test",
-                "type": "message",
-                "role": "assistant",
-                "model": model,
-                "content": content,
-                "stop_reason": stop,
-                "stop_sequence": None,
-                "usage": {"input_tokens": 100, "output_tokens": 10},
-            },
-        )
+        message = {
+            "id": "msg_test",
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": content,
+            "stop_reason": stop,
+            "stop_sequence": None,
+            "usage": {"input_tokens": 100, "output_tokens": 10},
+        }
+        if body.get("stream"):
+            # as the real API answers a streamed request (inspect streams when max_tokens is
+            # large, e.g. a judge with the provider's default): server-sent events; the SDK's
+            # stream accumulator asserts on a plain JSON body
+            return self._stream_anthropic(message)
+        self._send(200, message)
+
+    def _stream_anthropic(self, message: dict[str, Any]) -> None:
+        events: list[tuple[str, dict[str, Any]]] = [
+            ("message_start", {"message": {**message, "content": [], "stop_reason": None,
+                                           "usage": {"input_tokens": 100, "output_tokens": 0}}}),
+        ]  # fmt: skip
+        for i, block in enumerate(message["content"]):
+            if block["type"] == "text":
+                start = {"type": "text", "text": ""}
+                delta = {"type": "text_delta", "text": block["text"]}
+            else:
+                start = {**block, "input": {}}
+                delta = {"type": "input_json_delta", "partial_json": json.dumps(block["input"])}
+            events += [
+                ("content_block_start", {"index": i, "content_block": start}),
+                ("content_block_delta", {"index": i, "delta": delta}),
+                ("content_block_stop", {"index": i}),
+            ]
+        events += [
+            ("message_delta", {"delta": {"stop_reason": message["stop_reason"],
+                                         "stop_sequence": None},
+                               "usage": {"output_tokens": 10}}),
+            ("message_stop", {}),
+        ]  # fmt: skip
+        data = "".join(
+            f"event: {name}\ndata: {json.dumps({'type': name, **payload})}\n\n"
+            for name, payload in events
+        ).encode()
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
 
     def _judge(self, body: dict[str, Any]) -> str:
         text = body["messages"][-1]["content"]

@@ -217,6 +217,10 @@ def test_anthropic_messages_target(
     if name == "submit":
         usage = row["usage"]["models"]
         assert usage["anthropic/submit"]["requests"] == 2
-        # (the judge over the fake Messages API fails client-side: its key is unscored, which
-        # the row counts; the OpenAI-compatible judge above is the one checked for requests)
+        # the judge's request is streamed (its max_tokens is the provider's default, above the
+        # SDK's streaming threshold) and answered as server-sent events, as the real API does
+        assert usage["anthropic/judge"]["requests"] == fake_server.count("judge") == 1
+        assert row["unscored"] == 0, row
+        [judge_request] = [r for r in fake_server.requests if r.get("model") == "judge"]
+        assert judge_request["stream"] is True
     assert took < WALL
