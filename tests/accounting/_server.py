@@ -169,6 +169,7 @@ class Handler(BaseHTTPRequestHandler):
             ("message_start", {"message": {**message, "content": [], "stop_reason": None,
                                            "usage": {"input_tokens": 100, "output_tokens": 0}}}),
         ]  # fmt: skip
+        start: dict[str, Any]
         for i, block in enumerate(message["content"]):
             if block["type"] == "text":
                 start = {"type": "text", "text": ""}
