@@ -498,6 +498,8 @@ def _run(args: argparse.Namespace) -> int:
             load_prices(args.prices)
         except PriceError as ex:
             raise UsageError(f"--prices: {ex}") from None
+    if getattr(args, "budget", None) is not None:
+        _check_budget_prices(args.model, grader, getattr(args, "prices", None))
     args.run_options = options
     args.run_settings = run_settings(args, grader, options, source)
     from evals.tasks import scheming
@@ -516,6 +518,21 @@ def _run(args: argparse.Namespace) -> int:
     log_dir = Path(args.log_dir or f"logs/run-{time.strftime('%Y%m%d-%H%M%S')}")
     _check_log_dir(log_dir)
     return _execute(args, task, grader, chosen, log_dir)
+
+
+def _check_budget_prices(models: list[str], grader: str, prices_file: str | None) -> None:
+    """--budget counts dollars from the price table: a model without a price would count as
+    free, so the run does not start (a price file passed with --prices supplies one)."""
+    from evals.analysis._cost import PRICES_FILE, load_prices
+
+    table = load_prices(prices_file)
+    for m in [*models, grader]:
+        if table.price(m) is None:
+            where = f"{prices_file} or {PRICES_FILE}" if prices_file else str(PRICES_FILE)
+            raise UsageError(
+                f"--budget: no price for {m} in {where}: its tokens would count as $0; "
+                "pass its price with --prices FILE"
+            )
 
 
 def _dry_run(args: argparse.Namespace, task: Any, grader: str) -> int:

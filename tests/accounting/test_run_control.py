@@ -186,3 +186,34 @@ def test_dry_run_prints_an_estimate_and_starts_nothing(
     assert "dry run:" in out and "scripted/schemer:" in out and "requests" in out
     assert "estimated cost: $0.00–$0.00" in out
     assert "max_tokens=200" in out and "budget_usd=0.5" in out
+
+
+def test_budget_refuses_a_model_without_a_price_unless_a_price_file_has_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from evals.analysis._cost import PRICES_FILE
+
+    monkeypatch.setenv("LOCAL_BASE_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.setenv("LOCAL_API_KEY", "k")
+    started: list[object] = []
+    monkeypatch.setattr("evals.cli._run._execute", lambda *a, **k: _record(started, a))
+    args = [
+        "run", "--model", "openai-api/local/target", "--grader", "openai-api/local/judge",
+        "--scenario", SCENARIO_GLOB, "--log-dir", str(tmp_path / "logs"), "--budget", "5",
+    ]  # fmt: skip
+    assert _main(args) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert "--budget: no price for openai-api/local/target" in line and str(PRICES_FILE) in line
+    assert started == []
+    # a price file for the target only: now the judge is the one without a price
+    own = tmp_path / "prices.yaml"
+    own.write_text("models:\n  - {match: 'openai-api/local/target', input: 1, output: 2}\n")
+    assert _main([*args, "--prices", str(own)]) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert "no price for openai-api/local/judge" in line and str(own) in line
+    own.write_text("models:\n  - {match: 'openai-api/local/*', input: 1, output: 2}\n")
+    assert _main([*args, "--prices", str(own)]) == 0
+    assert len(started) == 1
+    # without --budget an unpriced model runs (its cost shows as unknown, not $0)
+    assert _main(args[:-2]) == 0
+    assert len(started) == 2
