@@ -26,8 +26,12 @@ MAX_MODELS = 8
 
 
 def _state_metadata() -> dict[str, Any] | None:
-    # the running sample's TaskState (inspect keeps it in a context variable)
-    from inspect_ai.solver._task_state import sample_state
+    # the running sample's TaskState (inspect keeps it in a context variable). No public API
+    # reaches it from a model hook in inspect-ai 0.3.285: `inspect_ai.solver` does not export
+    # `sample_state`, and the public `store()` is not the metadata the log's summaries carry.
+    from inspect_ai.solver._task_state import (
+        sample_state,  # inspect-evals-lint: ignore[IECQ001] -- no public accessor, see above
+    )
 
     state = sample_state()
     return state.metadata if state is not None else None

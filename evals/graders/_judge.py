@@ -244,19 +244,18 @@ def run_grader(target: str | None) -> Model:
     """The grader for a running sample: model role `grader`. Unbound is an error, except that a
     scripted target (the offline demo and tests) gets `scripted/labels`, a replay of the labels
     written next to the reference answers, which is not a judge."""
-    from inspect_ai._util.error import PrerequisiteError
+    from inspect_ai.model import model_roles
 
-    try:
+    if GRADER_ROLE in model_roles():
         model = get_model(role=GRADER_ROLE, required=True)
-    except PrerequisiteError:
-        if target and target.startswith("scripted/"):
-            model = get_model(SCRIPTED_GRADER)
-        else:
-            raise GraderError(
-                "the interrogation needs a judge: bind model role 'grader' to a model other "
-                "than the one under test (scheming run --grader M, or inspect eval "
-                "--model-role grader=M)"
-            ) from None
+    elif target and target.startswith("scripted/"):
+        model = get_model(SCRIPTED_GRADER)
+    else:
+        raise GraderError(
+            "the interrogation needs a judge: bind model role 'grader' to a model other "
+            "than the one under test (scheming run --grader M, or inspect eval "
+            "--model-role grader=M)"
+        )
     check_grader(str(model), target)
     if target and not target.startswith("scripted/"):
         check_grader_endpoint(model, get_model())  # the active model: the target
