@@ -385,6 +385,22 @@ def _fail_value(text: str | bool) -> bool | float:
     return True if value == 1 else (value if value < 1 else float(int(value)))
 
 
+SDK_RETRY_PROVIDERS = frozenset({"openai", "openai-api", "anthropic"})
+"""Providers whose SDK client retries failed requests on its own (openai and anthropic: 2 times
+by default), under inspect's retries."""
+
+
+def with_sdk_retries(model: str, max_retries: int | None) -> Any:
+    """`model` for eval_set: where a retry count is set and the provider's SDK client retries on
+    its own, a model whose client does not (`max_retries=0` to the client), so that a failing
+    request is sent 1 + max_retries times in all, not (1 + max_retries) x 3; else the name."""
+    if max_retries is None or model.split("/", 1)[0] not in SDK_RETRY_PROVIDERS:
+        return model
+    from inspect_ai.model import get_model
+
+    return get_model(model, max_retries=0)
+
+
 GENERATE_KEYS = ("max_retries", "timeout", "attempt_timeout", "max_tokens", "max_connections")
 """Run-control options that are generation settings (they apply to every model of the run,
 the judge included unless its own config sets them)."""
@@ -601,8 +617,8 @@ def _execute(
         ok, logs = eval_set(
             task,
             log_dir=str(log_dir),
-            model=args.model,
-            model_roles={"grader": grader},
+            model=[with_sdk_retries(m, options.get("max_retries")) for m in args.model],
+            model_roles={"grader": with_sdk_retries(grader, options.get("max_retries"))},
             epochs=args.epochs,
             max_samples=args.max_samples,
             display=args.display,

@@ -5,6 +5,7 @@ bounded wall time, and is never shown as a graded "did not scheme"."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from inspect_ai.log import EvalLog
 
 from evals.agent import interrogation, prepare, scheming_agent
 from evals.analysis import format_table, summary_rows
+from evals.cli._run import with_sdk_retries
 from evals.graders import scheming_scorer
 from tests.accounting._server import FakeServer
 from tests.graders.test_interrogation import replay_task, transit_sample
@@ -56,10 +58,11 @@ def run_target(
         name=f"fault-{name}",
     )
     options = {"max_retries": 1, "timeout": 20, "retry_on_error": 0, **options}
+    # the models as `scheming run` passes them (SDK retries off where --max-retries is set)
     [log] = inspect_eval(
         task,
-        model=f"{provider}/{name}",
-        model_roles={"grader": judge},
+        model=with_sdk_retries(f"{provider}/{name}", options["max_retries"]),
+        model_roles={"grader": with_sdk_retries(judge, options["max_retries"])},
         display="none",
         log_dir=str(log_dir),
         log_format="eval",
@@ -110,10 +113,27 @@ def test_persistent_500_errors_within_the_retries(fake_server: FakeServer, tmp_p
     assert _fates(row) == (0, 1, 0), row
     [reason] = row["error_reasons"]
     assert "500" in reason or "InternalServerError" in reason, reason
-    # gave up within the configured retries: inspect makes max_retries + 1 attempts, each of
-    # which the openai SDK itself tries up to 3 times
-    assert 1 <= fake_server.count("error500") <= 6
+    # gave up within the configured retries: max_retries + 1 requests in all (the SDK's own
+    # retries are off)
+    assert fake_server.count("error500") == 2
     assert took < WALL
+
+
+@pytest.mark.parametrize("provider", ["openai-api/local", "anthropic"])
+@pytest.mark.parametrize("max_retries", [0, 2])
+def test_dead_endpoint_gets_exactly_one_plus_max_retries_requests(
+    fake_server: FakeServer, tmp_path: Path, provider: str, max_retries: int
+) -> None:
+    started = time.monotonic()
+    _, row, _ = run_target(
+        "error500", tmp_path, provider=provider, max_retries=max_retries, timeout=60,
+        judge="anthropic/judge" if provider == "anthropic" else JUDGE, max_tokens=1024,
+    )  # fmt: skip
+    took = time.monotonic() - started
+    assert _fates(row) == (0, 1, 0), row
+    assert fake_server.count("error500") == 1 + max_retries
+    # inspect's back-off: about 3-6 s, then 6-9 s, between attempts
+    assert took < 10 + 10 * max_retries, took
 
 
 def test_hung_provider_errors_on_the_timeout(fake_server: FakeServer, tmp_path: Path) -> None:

@@ -217,3 +217,25 @@ def test_budget_refuses_a_model_without_a_price_unless_a_price_file_has_one(
     # without --budget an unpriced model runs (its cost shows as unknown, not $0)
     assert _main(args[:-2]) == 0
     assert len(started) == 2
+
+
+def test_max_retries_turns_the_sdk_clients_own_retries_off(
+    fake_eval_set: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the request counts against a server are in test_fault_matrix (1 + max_retries); here:
+    # what `scheming run` hands eval_set
+    for name, value in [("LOCAL_BASE_URL", "http://127.0.0.1:9/v1"), ("LOCAL_API_KEY", "k"),
+                        ("ANTHROPIC_API_KEY", "k")]:  # fmt: skip
+        monkeypatch.setenv(name, value)
+    args = [
+        "run", "--model", "openai-api/local/target", "--grader", "anthropic/judge",
+        "--scenario", SCENARIO_GLOB, "--log-dir", str(tmp_path / "logs"), "--display", "none",
+    ]  # fmt: skip
+    assert _main([*args, "--max-retries", "2"]) == 0
+    [target], judge = fake_eval_set["model"], fake_eval_set["model_roles"]["grader"]
+    assert target.api.client.max_retries == 0 and judge.api.client.max_retries == 0
+    assert fake_eval_set["max_retries"] == 2
+    fake_eval_set.clear()
+    monkeypatch.delenv("INSPECT_EVAL_MAX_RETRIES", raising=False)
+    assert _main(args) == 0  # not set: inspect's retries and the SDK's defaults, by name
+    assert fake_eval_set["model"] == ["openai-api/local/target"]
