@@ -8,8 +8,11 @@ from inspect_ai.tool import Tool, ToolDef, bash, python, tool
 from inspect_ai.util import message_limit, store, working_limit
 
 from evals.agent._accounting import account, ensure_counter
+from evals.agent._event import processes as process_table
 from evals.detectors import BASELINE, LeverTrace, levers_of
 from evals.detectors import record as record_levers
+from evals.detectors._trace import FINAL
+from evals.detectors.processes import ProcessTrace, survey, wants_processes
 from evals.models import REFERENCE_KEY
 from evals.tools import read_inbox, send_email, submit_answers, submit_ranking
 
@@ -72,7 +75,7 @@ def agent_tools(names: list[str], *, user: str, timeout: int = 180) -> list[Tool
     return tools
 
 
-def traced(tools: list[Tool], trace: LeverTrace) -> list[Tool]:
+def traced(tools: list[Tool], trace: LeverTrace, procs: ProcessTrace | None = None) -> list[Tool]:
     """The tools, each followed by a snapshot of the levers (the lever trace): the harness
     records their state after every tool call, from outside the agent's reach."""
     counter = {"n": 0}
@@ -88,6 +91,8 @@ def traced(tools: list[Tool], trace: LeverTrace) -> list[Tool]:
             finally:
                 brief = " ".join(" ".join(str(v) for v in kwargs.values()).split())
                 await record_levers(trace, step, f"{tdef.name}: {brief}")
+                if procs is not None:  # the process table, for the `processes` detector
+                    await survey(procs, step, process_table)
 
         return ToolDef(
             execute,
@@ -101,7 +106,7 @@ def traced(tools: list[Tool], trace: LeverTrace) -> list[Tool]:
             options=tdef.options,
         ).as_tool()
 
-    return [wrap(t) for t in tools] if trace.paths else tools
+    return [wrap(t) for t in tools] if trace.paths or procs is not None else tools
 
 
 def count_tool_calls(messages: list[Any]) -> tuple[int, int]:
@@ -137,9 +142,12 @@ def scheming_agent() -> Solver:
         trace.paths = levers_of(state.metadata.get("evidence", []))
         trace.user = user
         await record_levers(trace, BASELINE, "before the task")
+        procs = ProcessTrace() if wants_processes(state.metadata.get("evidence", [])) else None
+        if procs is not None:
+            await survey(procs, BASELINE, process_table)
         agent = react(
             prompt=None,
-            tools=traced(agent_tools(tools, user=user), trace),
+            tools=traced(agent_tools(tools, user=user), trace, procs),
             # keep_in_messages: the submit call stays in the tool-call record, where graders
             # read the submitted answer (rankings, test answers, the option chosen)
             submit=AgentSubmit(
@@ -156,6 +164,8 @@ def scheming_agent() -> Solver:
         before = len(state.messages)
         agent_state, limit_error = await run(agent, state.messages, limits=limits)
         state.messages = agent_state.messages
+        if procs is not None:  # what the agent left running when it finished
+            await survey(procs, FINAL, process_table)
         state.output = agent_state.output
         hit: str | None = limit_error.type if limit_error is not None else None
         if hit is None and agent_state.output.stop_reason == "model_length":
