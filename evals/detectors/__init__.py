@@ -10,6 +10,7 @@ from evals.detectors import (  # noqa: F401 - importing a kind registers it
     config_lever,
     delegation,
     file_changed,
+    gate,
     mail,
     option_choice,
     persistence,
