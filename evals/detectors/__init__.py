@@ -15,6 +15,7 @@ from evals.detectors import (  # noqa: F401 - importing a kind registers it
     option_choice,
     persistence,
     processes,
+    queue,
     ranking,
     shutdown,
     tool_call,
