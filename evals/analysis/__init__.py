@@ -22,10 +22,11 @@ from evals.analysis._compare import (
 )
 from evals.analysis._logs import LogReadError, find_log_files
 from evals.analysis._plots import PlotsUnavailable
-from evals.analysis._report import Report, build_report, write_report
+from evals.analysis._report import Report, build_report
 from evals.analysis._rows import RATE_KEYS, SUMMARY_KEYS, Cell, load_cells, summary_rows
 from evals.analysis._stats import fisher_greater, newcombe_interval, wilson_interval
 from evals.analysis._text import format_table
+from evals.analysis._write import write_report
 
 __all__ = [
     "DEFAULT_RATES",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -13,12 +12,12 @@ from inspect_ai.log import EvalLog
 
 from evals.analysis._contrast import ScenarioContrast, contrasts
 from evals.analysis._cost import PriceTable, load_prices, total_usage, usage_block
+from evals.analysis._logs import run_settings
 from evals.analysis._rows import (
     ACTED,
     ALL_KEYS,
     CAPABILITY_FACTOR,
     PAIRED_FACTOR,
-    RATE_KEYS,
     Cell,
     load,
     summary_row,
@@ -296,8 +295,6 @@ def build_report(
     prices: PriceTable | None = None,
 ) -> Report:
     """Read logs (`EvalLog`s, files or directories) and compute the report."""
-    from evals.analysis._logs import run_settings
-
     logs = list(logs)
     loaded = load(logs, workers)
     report = report_from_cells(loaded.cells, confidence, loaded.sources, loaded.samples, prices)
@@ -322,63 +319,3 @@ def report_from_cells(
         samples=samples,
         prices=prices or load_prices(),
     )
-
-
-def write_report(report: Report, out_dir: str | Path, plots: bool = True) -> list[Path]:
-    """Write README.md, table.csv, table.json, table.tex, report.html (and plots/) to `out_dir`.
-
-    Plots need matplotlib (the `report` extra); without it everything else is written and
-    `evals.analysis.PlotsUnavailable` is raised afterwards, naming what to install.
-    """
-    from evals.analysis._html import render_html
-    from evals.analysis._plots import Plot, PlotsUnavailable, make_plots
-    from evals.analysis._text import render_latex, render_markdown
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
-    data = report.to_json()
-
-    made: list[Plot] = []
-    missing: PlotsUnavailable | None = None
-    if plots:
-        try:
-            made = make_plots(report, out / "plots")
-        except PlotsUnavailable as ex:
-            missing = ex
-        written += [p for plot in made for p in (plot.png_path, plot.svg_path)]
-
-    def put(name: str, text: str) -> None:
-        path = out / name
-        path.write_text(text, encoding="utf-8")
-        written.append(path)
-
-    put("table.json", json.dumps(data, indent=1, sort_keys=False) + "\n")
-    _write_csv(out / "table.csv", data["rows"])
-    written.append(out / "table.csv")
-    put("README.md", render_markdown(report, data, made))
-    put("table.tex", render_latex(report, data))
-    put("report.html", render_html(report, data, made, None if missing is None else str(missing)))
-    if missing is not None:
-        raise missing
-    return written
-
-
-def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    flat: list[dict[str, Any]] = []
-    for row in rows:
-        item: dict[str, Any] = {}
-        for key, value in row.items():
-            if key == "factors":
-                item["factors"] = "; ".join(f"{k}={value[k]}" for k in sorted(value))
-                item["factors_json"] = json.dumps(value, sort_keys=True)
-            elif isinstance(value, dict):
-                item[key] = json.dumps(value, sort_keys=True)
-            else:
-                item[key] = value
-        flat.append(item)
-    fields: list[str] = list(flat[0]) if flat else ["model", "scenario", "factors", "n", *RATE_KEYS]
-    with path.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(flat)

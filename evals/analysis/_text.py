@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from evals.analysis._cost import USAGE_KEYS, add_usage, fmt_cost, fmt_tokens, usage_cost
+from evals.analysis._cost import (
+    USAGE_KEYS,
+    add_usage,
+    fmt_cost,
+    fmt_tokens,
+    load_prices,
+    usage_cost,
+)
 from evals.analysis._rows import ACTED, RATE_KEYS, factors_label
 
 if TYPE_CHECKING:
@@ -100,8 +107,6 @@ def pooled_usage(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, int]]:
 
 def usage_lines(rows: Sequence[dict[str, Any]], prices: Any = None) -> list[str]:
     """One line per model: tokens by kind, requests and estimated cost, then the total."""
-    from evals.analysis._cost import load_prices
-
     table = prices or load_prices()
     usage = pooled_usage(rows)
     lines: list[str] = []
