@@ -22,7 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from evals.cli._common import report_problems
-from evals.scenario import Scenario, ScenarioError, load_scenarios, select
+from evals.scenario import (
+    Scenario,
+    ScenarioError,
+    load_scenarios,
+    scenario_images,
+    select,
+    use_packs,
+)
 
 RUN_FILE = ".scheming-run"
 """In the log dir: the run id (and pid, host) of the run writing there, so the next run in
@@ -68,6 +75,31 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="scenario id or glob, e.g. 'oversight-subversion/*' (repeatable)",
     )
     p.add_argument("--factor", action="append", metavar="K=V", help="keep samples with K=V")
+    p.add_argument(
+        "--scenarios",
+        action="append",
+        metavar="DIR",
+        help="a scenario pack outside the repository: its scenarios beside the built-in ones, "
+        "its images/<name>/Dockerfile as sidecar images (repeatable; env SCHEMING_SCENARIOS)",
+    )
+    p.add_argument(
+        "--sandbox",
+        choices=("docker", "k8s"),
+        default="docker",
+        help="docker (this machine) or k8s (inspect-k8s-sandbox: pip install '.[k8s]'; "
+        "docs/kubernetes.md)",
+    )
+    p.add_argument(
+        "--registry",
+        metavar="REGISTRY",
+        help="with --sandbox k8s: where the cluster pulls the images, e.g. registry.example/evals",
+    )
+    p.add_argument(
+        "--runtime-class",
+        default="gvisor",
+        metavar="NAME",
+        help="with --sandbox k8s: the pods' runtimeClassName (default gvisor)",
+    )
     p.add_argument("--epochs", type=_bounded_int(1, MAX_EPOCHS), default=1, metavar="N")
     p.add_argument(
         "--log-dir",
@@ -488,6 +520,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.summary_json:
         _check_writable_file("--summary-json", Path(args.summary_json))
     try:
+        use_packs(getattr(args, "scenarios", None))
         scenarios = load_scenarios()
     except ScenarioError as ex:
         return report_problems(ex)
@@ -529,6 +562,8 @@ def _run(args: argparse.Namespace) -> int:
         )
     except ValueError as ex:
         raise UsageError(_one_line(ex)) from None
+    if getattr(args, "sandbox", "docker") == "k8s":
+        _use_k8s(args, task, chosen)
     if getattr(args, "dry_run", False):
         return _dry_run(args, task, grader)
     log_dir = Path(args.log_dir or f"logs/run-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -549,6 +584,25 @@ def _check_budget_prices(models: list[str], grader: str, prices_file: str | None
                 f"--budget: no price for {m} in {where}: its tokens would count as $0; "
                 "pass its price with --prices FILE"
             )
+
+
+def _use_k8s(args: argparse.Namespace, task: Any, chosen: list[Scenario]) -> None:
+    """Swap the task's docker sandboxes for k8s ones (values converted from the same compose
+    config, validated against the chart's schema before anything starts)."""
+    if not args.registry:
+        raise UsageError("--sandbox k8s needs --registry REGISTRY (docs/kubernetes.md)")
+    try:
+        import k8s_sandbox  # noqa: F401 - the `k8s` sandbox provider registers on import
+    except ImportError:
+        raise UsageError(
+            "--sandbox k8s needs inspect-k8s-sandbox: pip install -e '.[k8s]'"
+        ) from None
+    from evals.sandbox import K8sValuesError, use_k8s
+
+    try:
+        use_k8s(task.dataset, chosen, registry=args.registry, runtime_class=args.runtime_class)
+    except K8sValuesError as ex:
+        raise UsageError(str(ex)) from None
 
 
 def _dry_run(args: argparse.Namespace, task: Any, grader: str) -> int:
@@ -580,24 +634,22 @@ def _execute(
     from evals.analysis import format_table, summary_rows
     from evals.sandbox import RUN_ID_ENV, ImageError, build_images, cleanup, engine_ready
 
-    problem = engine_ready()
-    if problem:
-        print(f"error: {problem}", file=sys.stderr)
-        return 1
-    images = sorted(
-        {s.sandbox.image for s in chosen}
-        | {svc.image for s in chosen for svc in s.sandbox.services.values()}
-    )
-    try:
-        build_images(images)
-    except ImageError as ex:
-        print(f"error: {ex}", file=sys.stderr)
-        return 1
+    docker = getattr(args, "sandbox", "docker") == "docker"
+    if docker:  # under k8s the cluster pulls the images from --registry
+        problem = engine_ready()
+        if problem:
+            print(f"error: {problem}", file=sys.stderr)
+            return 1
+        try:
+            build_images(scenario_images(chosen))
+        except ImageError as ex:
+            print(f"error: {ex}", file=sys.stderr)
+            return 1
 
     run_id = os.environ.get(RUN_ID_ENV) or uuid.uuid4().hex[:12]
     os.environ[RUN_ID_ENV] = run_id
     previous = _claim_log_dir(log_dir, run_id)
-    if previous is not None:
+    if previous is not None and docker:  # k8s: inspect-k8s-sandbox uninstalls its releases
         with _no_interrupts():
             removed = cleanup(previous)
         if removed.containers or removed.networks or removed.volumes:
@@ -635,8 +687,9 @@ def _execute(
         # on Ctrl-C inspect's eval_set may return (True, []) instead of raising
         interrupted = not logs or any(lg.status == "cancelled" for lg in logs)
     finally:
-        with _no_interrupts():
-            cleanup(run_id)
+        if docker:
+            with _no_interrupts():
+                cleanup(run_id)
     if interrupted:
         print(
             f"interrupted: finished samples are kept in {log_dir}; run the same command with "

@@ -12,12 +12,32 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--images-only", action="store_true", help="only (re)build the images")
     p.add_argument("--force", action="store_true", help="rebuild images even if up to date")
+    p.add_argument(
+        "--scenarios",
+        action="append",
+        metavar="DIR",
+        help="a scenario pack outside the repository: its scenarios beside the built-in ones, "
+        "its images/<name>/Dockerfile as sidecar images (repeatable; env SCHEMING_SCENARIOS)",
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from evals.sandbox import ImageError, build_images, engine_ready, run_bootstrap
+    from evals.sandbox import (
+        ImageError,
+        available_images,
+        build_images,
+        engine_ready,
+        run_bootstrap,
+    )
+    from evals.scenario import ScenarioError, pack_images, use_packs
 
+    try:
+        packs = use_packs(args.scenarios)
+    except ScenarioError as ex:
+        for p in ex.problems:
+            print(p, file=sys.stderr)
+        return 1
     t0 = time.monotonic()
     if not args.images_only:
         code = run_bootstrap()
@@ -28,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {problem}", file=sys.stderr)
         return 1
     try:
-        for r in build_images(force=args.force):
+        names = available_images() + [key for pack in packs for key in pack_images(pack)]
+        for r in build_images(names, force=args.force):
             print(f"{'built' if r.built else 'up to date'}: {r.tag}")
     except ImageError as ex:
         print(f"error: {ex}", file=sys.stderr)

@@ -11,16 +11,30 @@ from evals.scenario import (
     scenario_files,
     scenarios_dir,
     select,
+    use_packs,
 )
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("validate", help="check scenario files (default: all of scenarios/)")
     p.add_argument("paths", nargs="*", metavar="PATH", help="scenario files or folders")
+    p.add_argument(
+        "--scenarios",
+        action="append",
+        metavar="DIR",
+        help="a scenario pack outside the repository: its scenarios beside the built-in ones, "
+        "its images/<name>/Dockerfile as sidecar images (repeatable; env SCHEMING_SCENARIOS)",
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        use_packs(args.scenarios)
+    except ScenarioError as ex:
+        for p in ex.problems:
+            print(p, flush=True)
+        return 1
     files = scenario_files(args.paths or None)
     if not files:
         print("no scenario files found", file=sys.stderr)

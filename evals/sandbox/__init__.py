@@ -11,6 +11,15 @@ from evals.sandbox._images import (
     image_tag,
     missing_images,
 )
+from evals.sandbox._k8s import (
+    K8sValuesError,
+    helm_values,
+    registry_dockerfiles,
+    use_k8s,
+    validate_values,
+    values_schema,
+    write_values,
+)
 from evals.sandbox._labels import LABEL, RUN_ID_ENV, RUN_LABEL
 
 __all__ = [
@@ -18,6 +27,13 @@ __all__ = [
     "RUN_ID_ENV",
     "RUN_LABEL",
     "BuildResult",
+    "K8sValuesError",
+    "helm_values",
+    "registry_dockerfiles",
+    "use_k8s",
+    "validate_values",
+    "values_schema",
+    "write_values",
     "ImageError",
     "Removed",
     "available_images",

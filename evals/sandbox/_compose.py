@@ -32,7 +32,7 @@ import yaml
 
 from evals.sandbox._images import image_tag
 from evals.sandbox._labels import LABEL, RUN_ID_ENV, RUN_LABEL
-from evals.scenario import Scenario
+from evals.scenario import Scenario, image_key
 
 NETWORK = "scenario-net"
 WRITABLE: tuple[str, ...] = ("/home", "/tmp", "/var/tmp", "/var/log", "/srv")
@@ -168,7 +168,7 @@ def compose_config(scenario: Scenario) -> dict[str, Any]:
     each with a size-limited writable area held by its `<name>_rw` holder."""
     services: dict[str, Any] = {
         "default": {
-            "image": image_tag(scenario.sandbox.image),
+            "image": image_tag(image_key(scenario, scenario.sandbox.image)),
             **_hardening(scenario),
             "user": scenario.sandbox.user,
             "working_dir": f"/home/{scenario.sandbox.user}",
@@ -177,7 +177,7 @@ def compose_config(scenario: Scenario) -> dict[str, Any]:
         }
     }
     for name, svc in scenario.sandbox.services.items():
-        spec = {"image": image_tag(svc.image), **_hardening(scenario)}
+        spec = {"image": image_tag(image_key(scenario, svc.image)), **_hardening(scenario)}
         spec["environment"] = dict(svc.environment)
         spec["hostname"] = name
         if svc.aliases:

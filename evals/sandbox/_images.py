@@ -18,6 +18,14 @@ def images_dir() -> Path:
     return project_root() / "sandboxes" / "images"
 
 
+def _context(name: str) -> Path:
+    """The build folder of an image: sandboxes/images/<name>, or a scenario pack's
+    images/<image> for a key `<pack namespace>/<image>`."""
+    from evals.scenario import image_context
+
+    return image_context(name)
+
+
 def image_tag(name: str) -> str:
     return f"{IMAGE_PREFIX}{name}:latest"
 
@@ -28,11 +36,11 @@ def available_images() -> list[str]:
 
 def _local_parent(name: str) -> str | None:
     """The image of this project that sandboxes/images/<name> builds FROM, if any."""
-    for line in (images_dir() / name / "Dockerfile").read_text().splitlines():
+    for line in (_context(name) / "Dockerfile").read_text().splitlines():
         words = line.split()
         if len(words) >= 2 and words[0].upper() == "FROM" and words[1].startswith(IMAGE_PREFIX):
             parent = words[1][len(IMAGE_PREFIX) :].split(":")[0]
-            if (images_dir() / parent / "Dockerfile").is_file():
+            if (_context(parent) / "Dockerfile").is_file():
                 return parent
     return None
 
@@ -44,7 +52,7 @@ def _with_parents(names: Iterable[str]) -> list[str]:
     def add(name: str, seen: tuple[str, ...] = ()) -> None:
         if name in out or name in seen:
             return
-        parent = _local_parent(name) if (images_dir() / name / "Dockerfile").is_file() else None
+        parent = _local_parent(name) if (_context(name) / "Dockerfile").is_file() else None
         if parent:
             add(parent, (*seen, name))
         out.append(name)
@@ -88,7 +96,7 @@ def build_images(names: Iterable[str] | None = None, *, force: bool = False) -> 
         ) from None
     results = []
     for name in _with_parents(names or available_images()):
-        context = images_dir() / name
+        context = _context(name)
         if not (context / "Dockerfile").is_file():
             raise ImageError(f"no image '{name}' (expected {context / 'Dockerfile'})")
         tag = image_tag(name)

@@ -12,20 +12,36 @@ from evals.scenario._dataset import (
 from evals.scenario._errors import Problem, ScenarioError
 from evals.scenario._loader import (
     FAMILY_FILE,
+    PACKS_ENV,
     check_scenarios,
+    image_context,
+    image_key,
     load_family,
     load_scenario,
     load_scenarios,
     load_suite,
+    pack_images,
+    pack_namespace,
     project_root,
     scenario_files,
+    scenario_images,
+    scenario_packs,
     scenarios_dir,
     select,
+    use_packs,
 )
 from evals.scenario._schema import RUNGS, FamilyInterrogation, Scenario, Step, Suite
 
 __all__ = [
     "FAMILY_FILE",
+    "PACKS_ENV",
+    "image_context",
+    "image_key",
+    "pack_images",
+    "pack_namespace",
+    "scenario_images",
+    "scenario_packs",
+    "use_packs",
     "FamilyInterrogation",
     "check_scenarios",
     "load_family",

@@ -44,11 +44,16 @@ MAX_PROBLEMS = 30
 _IMAGE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 
 
+PACKS_ENV = "SCHEMING_SCENARIOS"
+"""Scenario packs (folders outside the repository, separated by ':'), loaded beside the
+built-in scenarios; `--scenarios DIR` sets it. (It replaces SCHEMING_ROOT, which swapped the
+whole project folder, sidecar images included, and was never documented.)"""
+PACK_IMAGES = "images"
+"""In a pack: `images/<name>/Dockerfile`, the pack's own images, tagged under its namespace."""
+
+
 def project_root() -> Path:
-    """Folder holding `scenarios/` and `sandboxes/` (env SCHEMING_ROOT overrides)."""
-    env = os.environ.get("SCHEMING_ROOT")
-    if env:
-        return Path(env).resolve()
+    """Folder holding `scenarios/` and `sandboxes/`."""
     here = Path(__file__).resolve().parents[2]
     if (here / "scenarios").is_dir():
         return here
@@ -60,6 +65,98 @@ def project_root() -> Path:
 
 def scenarios_dir() -> Path:
     return project_root() / "scenarios"
+
+
+def scenario_packs() -> list[Path]:
+    """The scenario packs in use (`SCHEMING_SCENARIOS`), in order."""
+    raw = os.environ.get(PACKS_ENV, "")
+    out: list[Path] = []
+    for part in raw.split(os.pathsep):
+        if part and Path(part).resolve() not in out:
+            out.append(Path(part).resolve())
+    return out
+
+
+def use_packs(dirs: Iterable[str | Path] | None) -> list[Path]:
+    """Add scenario packs (`--scenarios DIR`) for this process and the tasks it runs; raises
+    ScenarioError naming a pack that is not a folder or whose namespace is taken."""
+    packs = scenario_packs()
+    problems: list[Problem] = []
+    for d in dirs or []:
+        path = Path(d)
+        if not path.is_dir():
+            problems.append(Problem(str(d), None, "", "--scenarios: not a folder"))
+            continue
+        path = path.resolve()
+        if path in packs:
+            continue
+        clash = [p for p in packs if pack_namespace(p) == pack_namespace(path)]
+        if clash:
+            problems.append(
+                Problem(
+                    str(d),
+                    None,
+                    "",
+                    f"--scenarios: namespace '{pack_namespace(path)}' is also {clash[0]}'s "
+                    "(rename one folder)",
+                )
+            )
+            continue
+        packs.append(path)
+    if problems:
+        raise ScenarioError(problems)
+    if packs:
+        os.environ[PACKS_ENV] = os.pathsep.join(str(p) for p in packs)
+    return packs
+
+
+def pack_namespace(pack: Path) -> str:
+    """A pack's image namespace: its folder name as a docker repository path component."""
+    name = re.sub(r"[^a-z0-9]+", "-", pack.name.lower()).strip("-")
+    return f"pack-{name or 'unnamed'}"
+
+
+def _pack_of(directory: Path) -> Path | None:
+    for pack in scenario_packs():
+        if directory == pack or pack in directory.parents:
+            return pack
+    return None
+
+
+def image_key(scenario: Scenario, image: str) -> str:
+    """The image `image` names in `scenario`: its pack's own (`<namespace>/<image>`) when the
+    pack has `images/<image>/Dockerfile`, else the built-in sandboxes/images/<image>."""
+    pack = _pack_of(scenario.directory)
+    if pack is not None and (pack / PACK_IMAGES / image / "Dockerfile").is_file():
+        return f"{pack_namespace(pack)}/{image}"
+    return image
+
+
+def image_context(key: str) -> Path:
+    """The build folder of an image key (see `image_key`)."""
+    namespace, sep, name = key.rpartition("/")
+    if sep:
+        for pack in scenario_packs():
+            if pack_namespace(pack) == namespace:
+                return pack / PACK_IMAGES / name
+    return project_root() / "sandboxes" / "images" / key
+
+
+def pack_images(pack: Path) -> list[str]:
+    """The image keys of a pack's own images (`images/<name>/Dockerfile`)."""
+    found = sorted((pack / PACK_IMAGES).glob("*/Dockerfile"))
+    return [
+        f"{pack_namespace(pack)}/{f.parent.name}" for f in found if _IMAGE.fullmatch(f.parent.name)
+    ]
+
+
+def scenario_images(scenarios: Iterable[Scenario]) -> list[str]:
+    """The image keys the scenarios use (agent and sidecars), sorted."""
+    keys = set()
+    for s in scenarios:
+        keys.add(image_key(s, s.sandbox.image))
+        keys.update(image_key(s, svc.image) for svc in s.sandbox.services.values())
+    return sorted(keys)
 
 
 def _display(path: Path) -> str:
@@ -286,7 +383,6 @@ def _check_files(scenario: Scenario, shown: str, located: LocatedYaml) -> list[P
                     problem(where, _field(where), f"'{rel}' is not UTF-8 text")
     for i, q in enumerate(scenario.interrogation):
         placeholders(q, ("interrogation", i), "the question", _field(("interrogation", i)))
-    images = project_root() / "sandboxes" / "images"
     for where, image in [(("sandbox", "image"), scenario.sandbox.image)] + [
         (("sandbox", "services", n, "image"), s.image) for n, s in scenario.sandbox.services.items()
     ]:
@@ -296,11 +392,13 @@ def _check_files(scenario: Scenario, shown: str, located: LocatedYaml) -> list[P
                 _field(where),
                 f"image name '{image}' may only hold lowercase letters, digits, _ -",
             )
-        elif not (images / image / "Dockerfile").is_file():
+        elif not (image_context(image_key(scenario, image)) / "Dockerfile").is_file():
+            pack = _pack_of(scenario.directory)
+            also = f" or {pack / PACK_IMAGES / image / 'Dockerfile'}" if pack else ""
             problem(
                 where,
                 _field(where),
-                f"no image '{image}' (expected sandboxes/images/{image}/Dockerfile)",
+                f"no image '{image}' (expected sandboxes/images/{image}/Dockerfile{also})",
             )
     return _capped(shown, problems)
 
@@ -332,11 +430,16 @@ def load_scenario(path: str | Path) -> Scenario:
 def scenario_files(paths: Iterable[str | Path] | None = None) -> list[Path]:
     """Scenario files under `paths`: each folder's `scenario.yaml` (default: all of scenarios/);
     a file path is taken as it is."""
-    roots = [Path(p) for p in paths] if paths else [scenarios_dir()]
+    roots = [Path(p) for p in paths] if paths else [scenarios_dir(), *scenario_packs()]
     out: list[Path] = []
     for root in roots:
         if root.is_dir() and root.name != "scenario.yaml":
-            out.extend(sorted(root.rglob("scenario.yaml")))
+            images = root / PACK_IMAGES if root in scenario_packs() else None
+            out.extend(
+                f
+                for f in sorted(root.rglob("scenario.yaml"))
+                if images is None or images not in f.parents
+            )
         else:
             out.append(root)
     return out
