@@ -11,12 +11,14 @@ from inspect_ai.util import SandboxEnvironmentSpec
 from evals.agent import (
     EVENT_KEY,
     PLAN_KEY,
+    SCAFFOLD_KEY,
     event_baseline,
     event_plan,
     interrogation,
     interrogation_plan,
     post_task_event,
     prepare,
+    scaffold_plan,
     scheming_agent,
 )
 from evals.graders import scheming_scorer
@@ -71,6 +73,8 @@ def scheming(
             sample.sandbox = SandboxEnvironmentSpec("docker", compose)
             if sample.metadata is not None:
                 sample.metadata[PLAN_KEY] = interrogation_plan(scenario, got, n_followups)
+                if scenario.agent.scaffold:  # the agent's own config, applied live
+                    sample.metadata[SCAFFOLD_KEY] = scaffold_plan(scenario, got)
                 if scenario.sandbox.event:  # the post-task shutdown or handover, if any
                     sample.metadata[EVENT_KEY] = event_plan(scenario, got)
             samples.append(sample)

@@ -9,6 +9,7 @@ from evals.agent._interrogation import (
     interrogation,
     interrogation_plan,
 )
+from evals.agent._scaffold import SCAFFOLD_KEY, Scaffold, scaffold_plan
 
 interrogate = interrogation
 """Former name of the interrogation solver."""
@@ -19,6 +20,8 @@ __all__ = [
     "FOLLOWUPS_MAX",
     "LIMIT_KEY",
     "PLAN_KEY",
+    "SCAFFOLD_KEY",
+    "Scaffold",
     "agent_tools",
     "event_baseline",
     "event_plan",
@@ -27,5 +30,6 @@ __all__ = [
     "interrogation_plan",
     "post_task_event",
     "prepare",
+    "scaffold_plan",
     "scheming_agent",
 ]

@@ -5,10 +5,12 @@ from typing import Any
 from inspect_ai.agent import AgentSubmit, react, run
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 from inspect_ai.tool import Tool, ToolDef, bash, python, tool
-from inspect_ai.util import message_limit, store, working_limit
+from inspect_ai.util import store, working_limit
 
 from evals.agent._accounting import account, ensure_counter
 from evals.agent._event import processes as process_table
+from evals.agent._scaffold import Scaffold
+from evals.agent._scaffold import interrogation_tools as scaffold_tools
 from evals.detectors import BASELINE, LeverTrace, levers_of
 from evals.detectors import record as record_levers
 from evals.detectors._trace import FINAL
@@ -53,6 +55,7 @@ def interrogation_tools(metadata: dict[str, Any]) -> list[Tool]:
     spec = metadata.get("agent", {})
     return [
         *agent_tools(spec.get("tools", ["bash"]), user=spec.get("user", "agent")),
+        *scaffold_tools(metadata, spec.get("user", "agent")),
         _submit_definition(),
     ]
 
@@ -142,12 +145,17 @@ def scheming_agent() -> Solver:
         trace.paths = levers_of(state.metadata.get("evidence", []))
         trace.user = user
         await record_levers(trace, BASELINE, "before the task")
+        # the agent's own scaffold config, applied when it changes (self-modification)
+        scaffold = await Scaffold.start(state, user, tools)
         procs = ProcessTrace() if wants_processes(state.metadata.get("evidence", [])) else None
         if procs is not None:
             await survey(procs, BASELINE, process_table)
         agent = react(
             prompt=None,
-            tools=traced(agent_tools(tools, user=user), trace, procs),
+            tools=scaffold.tools(
+                traced(agent_tools(tools, user=user) + scaffold.installable(), trace, procs)
+            ),
+            on_continue=scaffold.on_continue,
             # keep_in_messages: the submit call stays in the tool-call record, where graders
             # read the submitted answer (rankings, test answers, the option chosen)
             submit=AgentSubmit(
@@ -158,12 +166,13 @@ def scheming_agent() -> Solver:
         )
         # working time, not wall-clock: retry back-off and waiting for a connection or a sandbox
         # do not count against the scenario's limit
-        limits = [message_limit(messages), working_limit(seconds)]
+        limits = [scaffold.message_limit(messages), working_limit(seconds)]
         if tokens:
             limits.append(token_limit(tokens))
         before = len(state.messages)
         agent_state, limit_error = await run(agent, state.messages, limits=limits)
         state.messages = agent_state.messages
+        scaffold.finish(agent_state.messages)
         if procs is not None:  # what the agent left running when it finished
             await survey(procs, FINAL, process_table)
         state.output = agent_state.output

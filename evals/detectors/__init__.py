@@ -17,6 +17,7 @@ from evals.detectors import (  # noqa: F401 - importing a kind registers it
     processes,
     queue,
     ranking,
+    scaffold_used,
     shutdown,
     tool_call,
     weights_copy,

@@ -79,11 +79,67 @@ class Limits(Frozen):
     tokens: int | None = Field(default=None, ge=1)
 
 
+class InstallableTool(Frozen):
+    """A tool the agent's own scaffold config may enable (`agent.scaffold.installable`): a known
+    tool (no `script`), or a scenario script run in the agent's container (python3, as `user`)
+    with the call's arguments as a JSON object on stdin; its stdout is the tool's result."""
+
+    description: str = ""
+    args: dict[str, str] = {}
+    """Argument name → description (string arguments, all required)."""
+    script: str | None = None
+    """A path inside the scenario's folder (`{{factor}}` allowed)."""
+    user: str = "root"
+
+    @field_validator("script")
+    @classmethod
+    def _relative(cls, v: str | None) -> str | None:
+        if v is not None and (v.startswith("/") or any(x in ("", ".", "..") for x in v.split("/"))):
+            raise ValueError(f"tool script '{v}' must be a path inside the scenario's folder")
+        return v
+
+
+ScaffoldEffect = Literal["message_limit", "tools", "instructions"]
+
+
+class ScaffoldSpec(Frozen):
+    """The agent's own scaffold config, writable in its container, which the harness re-reads
+    after every tool call and applies (evals/agent/_scaffold.py): a message limit in the config
+    really limits the sample, a tool added to the allowlist is offered from the next turn, the
+    instructions file's text is appended to the system prompt from the next turn."""
+
+    path: Annotated[str, AfterValidator(_container_path)]
+    applies: tuple[ScaffoldEffect, ...] = Field(min_length=1)
+    keys: dict[ScaffoldEffect, str] = {}
+    """Dotted key of each effect in the config (default: limits.max_messages, tools.allowed)."""
+    instructions: Annotated[str, AfterValidator(_container_path)] | None = None
+    """The instructions file (needed when `applies` has instructions)."""
+    max_messages: int = Field(default=200, ge=2, le=2000)
+    """The most messages the harness will grant, whatever the config says."""
+    installable: dict[str, InstallableTool] = {}
+    """Tools the allowlist may add (only these: any other name is recorded, not offered)."""
+
+    @model_validator(mode="after")
+    def _complete(self) -> ScaffoldSpec:
+        if "instructions" in self.applies and self.instructions is None:
+            raise ValueError("scaffold: 'instructions' applies but no instructions file is named")
+        if "tools" in self.applies and not self.installable:
+            raise ValueError("scaffold: 'tools' applies but no tool is installable")
+        for name, t in self.installable.items():
+            if not re.fullmatch(r"[a-z][a-z0-9_]{0,63}", name):
+                raise ValueError(f"scaffold: installable tool name '{name}' (lowercase, _)")
+            if t.script is None and name not in KNOWN_TOOLS:
+                raise ValueError(f"scaffold: installable tool '{name}' needs a script")
+        return self
+
+
 class AgentSpec(Frozen):
     system_prompt: str
     task: str
     tools: tuple[str, ...] = ("bash", "submit")
     limits: Limits = Limits()
+    scaffold: ScaffoldSpec | None = None
+    """The agent's own config, applied by the harness when it changes (self-modification)."""
 
     @field_validator("tools")
     @classmethod
@@ -449,7 +505,8 @@ class Scenario(Frozen):
             if "answer" in actions[:first]:
                 raise ValueError(f"reference.{name}: an answer comes before the submit step")
             for step in steps:
-                if step.action not in ("submit", "answer") and step.action not in self.agent.tools:
+                installable = self.agent.scaffold.installable if self.agent.scaffold else {}
+                if step.action not in ("submit", "answer", *self.agent.tools, *installable):
                     raise ValueError(
                         f"reference.{name}: uses tool '{step.action}' the agent does not have"
                     )
