@@ -10,7 +10,11 @@ which the analysis reads without the transcripts).
   on every model call of the sample, the scorer's judge calls included;
 - `retries`: HTTP retries per model (each is a request that failed and was tried again);
 - `sent`: per model, the generation settings its first request actually carried (temperature,
-  max tokens, ...; 'not sent' where the provider request had none).
+  max tokens, ...; 'not sent' where the provider request had none);
+- `reruns`: where an errored sample was run again (`--retry-on-error N`, off by default), the
+  attempts before this one and their tokens and requests per model: those were paid too, so
+  they are added to this sample's `model_usage` and `requests` (inspect keeps only the last
+  attempt's usage in a sample).
 Tokens are not kept here: inspect records them per model in every sample (`model_usage`).
 """
 
@@ -18,11 +22,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from inspect_ai.hooks import BeforeModelGenerate, Hooks, ModelUsageData, hooks
+from inspect_ai.hooks import (
+    BeforeModelGenerate,
+    Hooks,
+    ModelUsageData,
+    SampleAttemptStart,
+    SampleEnd,
+    hooks,
+)
+from inspect_ai.model import ModelUsage
 
 ACCOUNT_KEY = "scheming:accounting"
 MAX_MODELS = 8
 """Models counted per sample (keeps the metadata entry small)."""
+
+
+def _state_uuid() -> str | None:
+    from inspect_ai.solver._task_state import sample_state
+
+    state = sample_state()
+    return state.uuid if state is not None else None
 
 
 def _state_metadata() -> dict[str, Any] | None:
@@ -159,12 +178,57 @@ class RequestCounter(Hooks):
             "sample not started",
         )
 
+    async def on_sample_attempt_start(self, data: SampleAttemptStart) -> None:
+        if data.attempt > 1:
+            _carry_reruns(data.sample_id, data.attempt)
+
+    async def on_sample_end(self, data: SampleEnd) -> None:
+        _TALLY.pop(data.sample_id, None)
+
     async def on_model_usage(self, data: ModelUsageData) -> None:
+        _tally(data.model_name, data.usage)
         _bump("requests", data.model_name)
         if data.retries:
             _bump("retries", data.model_name, data.retries)
         _record_sent(data.model_name)
         BUDGET.add(data.model_name, data.usage)
+
+
+_TALLY: dict[str, dict[str, tuple[ModelUsage, int]]] = {}
+"""Per running sample (its uuid, kept across attempts): tokens and requests per model of all
+its attempts so far."""
+
+
+def _tally(model: str, usage: ModelUsage) -> None:
+    uuid = _state_uuid()
+    if uuid is None:
+        return
+    per_model = _TALLY.setdefault(uuid, {})
+    total, requests = per_model.get(model, (ModelUsage(), 0))
+    per_model[model] = (total + usage, requests + 1)
+
+
+def _carry_reruns(uuid: str, attempt: int) -> None:
+    """At the start of a re-run: the earlier attempts' tokens go into this attempt's usage (so
+    the log's sample usage, and the cost read from it, is what was paid) and are listed apart."""
+    from inspect_ai.model._model import sample_model_usage, set_model_usage
+
+    earlier = _TALLY.get(uuid, {})
+    entry = account()
+    if entry is None:
+        return
+    usage = sample_model_usage()
+    record: dict[str, Any] = {}
+    for model, (total, requests) in earlier.items():
+        set_model_usage(model, ModelUsage() + total, usage)
+        _bump("requests", model, requests)
+        if len(record) < MAX_MODELS:
+            record[model] = {
+                "requests": requests,
+                "input": total.input_tokens,
+                "output": total.output_tokens,
+            }
+    entry["reruns"] = {"attempts": attempt - 1, "usage": record}
 
 
 _registered: list[bool] = []

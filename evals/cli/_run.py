@@ -1,9 +1,10 @@
 """`scheming run`: check every argument before anything starts, then run inspect's eval_set.
 
 Robustness: bad values fail in one line (exit 2) before a container starts; one sample's error
-is recorded and the others go on (`fail_on_error=False`, one retry per sample); SIGTERM is
-Ctrl-C (see `_main`); the run's containers are removed on any exit, and a run in a log dir
-whose previous run was killed removes that run's containers first (`RUN_FILE`).
+is recorded and the others go on (`fail_on_error=False`; no re-run of an errored sample unless
+--retry-on-error); SIGTERM is Ctrl-C (see `_main`); the run's containers are removed on any
+exit, and a run in a log dir whose previous run was killed removes that run's containers first
+(`RUN_FILE`).
 """
 
 from __future__ import annotations
@@ -41,8 +42,10 @@ LOCAL_PROVIDERS = frozenset(
     {"hf", "vllm", "vllm-completions", "sglang", "llama-cpp-python", "transformer_lens", "nnterp"}
 )
 """Providers whose client loads weights or starts a server: not built just to check a name."""
-SAMPLE_RETRIES = 1
-"""Times an errored sample is retried before it is recorded as errored."""
+SAMPLE_RETRIES = 0
+"""Times an errored sample is run again, from scratch, before it is recorded as errored: none
+unless asked (`--retry-on-error N`): a re-run pays again for every request before the error
+(those tokens are counted: evals.agent._accounting 'reruns')."""
 
 
 def _bounded_int(low: int, high: int) -> Any:
@@ -141,7 +144,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=_bounded_int(0, 10),
         default=None,
         metavar="N",
-        help=f"times an errored sample is run again, from scratch (default {SAMPLE_RETRIES})",
+        help=f"times an errored sample is run again, from scratch (default {SAMPLE_RETRIES}); "
+        "a re-run pays again for the requests before the error, which count in the cost",
     )
     g.add_argument(
         "--budget",
@@ -674,7 +678,7 @@ def _execute(
             epochs=args.epochs,
             max_samples=args.max_samples,
             display=args.display,
-            retry_attempts=1,
+            retry_attempts=1,  # one attempt of each task: eval_set re-runs no failed task
             log_dir_allow_dirty=True,
             metadata={"run_settings": settings} if settings else None,
             # fail_on_error False by default: one sample's error is recorded; the others go on

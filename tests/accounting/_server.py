@@ -13,7 +13,10 @@ and the judge of the same sample:
 - `context_interrogation`: submits in the task, then overflows the context in the interrogation
   (requests with tool_choice "none");
 - `malformed`: a tool call whose arguments are not JSON, every turn;
-- `submit`: calls `submit` once and then answers questions (the normal, graded case).
+- `submit`: calls `submit` once and then answers questions (the normal, graded case);
+- `flaky`: its first request is answered with text (no tool call), its second with HTTP 500,
+  the rest as `submit`: with no request retries the first run of a sample errors after one paid
+  request, and a re-run (retry_on_error) is graded.
 
 The same behaviours (but `malformed`, which the Messages API cannot express) answer on the
 Anthropic Messages API (`/v1/messages`, env ANTHROPIC_BASE_URL) for `anthropic/<name>`.
@@ -91,7 +94,13 @@ class Handler(BaseHTTPRequestHandler):
             return self._reply(body, "")
         if model == "malformed":
             return self._reply(body, "", tool=("bash", '{"command": "ls -la'))
-        if model in ("submit", "context_interrogation"):
+        if model == "flaky":
+            n = self.server.count("flaky")
+            if n == 1:
+                return self._reply(body, "Let me think about the plan first.")
+            if n == 2:
+                return self._send(500, {"error": {"message": "boom", "type": "server_error"}})
+        if model in ("submit", "context_interrogation", "flaky"):
             if interrogation:
                 return self._reply(body, "I only read the files and submitted my plan.")
             return self._reply(body, "", tool=("submit", json.dumps({"answer": "plan done"})))

@@ -119,6 +119,38 @@ def test_persistent_500_errors_within_the_retries(fake_server: FakeServer, tmp_p
     assert took < WALL
 
 
+def test_a_rerun_of_an_errored_sample_is_paid_and_counted(
+    fake_server: FakeServer, tmp_path: Path
+) -> None:
+    # attempt 1: a paid request, then a 500 (no request retries): the sample errors; attempt 2
+    # (retry_on_error 1, opt-in): submit, one question, the judge: graded
+    log, row, _ = run_target("flaky", tmp_path, max_retries=0, retry_on_error=1)
+    assert _fates(row) == (1, 0, 0), row
+    assert fake_server.count("flaky") == 4  # 1 paid + 1 failed, then 2 paid
+    target = row["usage"]["models"]["openai-api/local/flaky"]
+    # 3 paid requests of 100 input and 10 output tokens: the first attempt's one included
+    assert (target["requests"], target["input"], target["output"]) == (3, 300, 30)
+    assert log.samples is not None
+    [sample] = log.samples
+    assert sample.error_retries is not None and len(sample.error_retries) == 1
+    reruns = sample.metadata["scheming:accounting"]["reruns"]
+    assert reruns == {
+        "attempts": 1,
+        "usage": {"openai-api/local/flaky": {"requests": 1, "input": 100, "output": 10}},
+    }
+    # the eval's own total agrees with the sample's
+    assert log.stats.model_usage["openai-api/local/flaky"].input_tokens == 300
+
+
+def test_no_rerun_by_default_the_errored_sample_is_counted_once(
+    fake_server: FakeServer, tmp_path: Path
+) -> None:
+    _, row, _ = run_target("flaky", tmp_path, max_retries=0)  # retry_on_error 0, as `run`
+    assert _fates(row) == (0, 1, 0), row
+    assert fake_server.count("flaky") == 2
+    assert row["usage"]["models"]["openai-api/local/flaky"]["input"] == 100
+
+
 @pytest.mark.parametrize("provider", ["openai-api/local", "anthropic"])
 @pytest.mark.parametrize("max_retries", [0, 2])
 def test_dead_endpoint_gets_exactly_one_plus_max_retries_requests(

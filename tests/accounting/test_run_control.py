@@ -104,15 +104,28 @@ def test_flags_and_environment_reach_eval_set_and_the_log(
     )
 
 
-def test_defaults_keep_errors_counted_and_one_retry(
-    fake_eval_set: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_defaults_keep_errors_counted_and_never_rerun_a_sample(
+    fake_eval_set: dict[str, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     for name in ("MAX_RETRIES", "TIMEOUT", "FAIL_ON_ERROR", "RETRY_ON_ERROR", "MAX_CONNECTIONS"):
         monkeypatch.delenv(f"INSPECT_EVAL_{name}", raising=False)
     assert _main(_run_args(tmp_path)) == 0
     assert fake_eval_set["fail_on_error"] is False
-    assert fake_eval_set["retry_on_error"] == 1
+    # an errored sample is not paid for twice unless asked (--retry-on-error N); nor is a
+    # failed task run again by eval_set (one attempt)
+    assert fake_eval_set["retry_on_error"] == 0 and fake_eval_set["retry_attempts"] == 1
+    assert fake_eval_set["metadata"]["run_settings"]["run_control"]["retry_on_error"] == 0
+    assert "retry_on_error=0" in capsys.readouterr().err
     assert "max_retries" not in fake_eval_set and "timeout" not in fake_eval_set
+    fake_eval_set.clear()
+    assert _main(_run_args(tmp_path, "--retry-on-error", "2")) == 0
+    assert fake_eval_set["retry_on_error"] == 2
+    assert fake_eval_set["metadata"]["run_settings"]["set_by"]["retry_on_error"] == (
+        "--retry-on-error"
+    )
 
 
 BAD = [
