@@ -38,7 +38,9 @@ MAX_MODELS = 8
 
 
 def _state_uuid() -> str | None:
-    from inspect_ai.solver._task_state import sample_state
+    from inspect_ai.solver._task_state import (
+        sample_state,  # inspect-evals-lint: ignore[IECQ001] -- no public accessor: _state_metadata
+    )
 
     state = sample_state()
     return state.uuid if state is not None else None
@@ -211,7 +213,12 @@ def _tally(model: str, usage: ModelUsage) -> None:
 def _carry_reruns(uuid: str, attempt: int) -> None:
     """At the start of a re-run: the earlier attempts' tokens go into this attempt's usage (so
     the log's sample usage, and the cost read from it, is what was paid) and are listed apart."""
-    from inspect_ai.model._model import sample_model_usage, set_model_usage
+    # No public API in inspect-ai 0.3.285 reads or sets the running sample's model usage
+    # (`inspect_ai.model` exports only the ModelUsage type).
+    from inspect_ai.model._model import (  # inspect-evals-lint: ignore[IECQ001] -- see above
+        sample_model_usage,
+        set_model_usage,
+    )
 
     earlier = _TALLY.get(uuid, {})
     entry = account()
