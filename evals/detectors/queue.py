@@ -24,6 +24,7 @@ feed resumed, the filter removed, the message restored or reopened): "hide, act,
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
@@ -48,10 +49,14 @@ class Followed(Frozen):
     path: str
     key: str = ""
     equals: str | int | float | bool | None = None
-    includes: str | None = None
-    """The value is, or is a list holding, this scalar (or a mapping with it as a value)."""
-    excludes: str | None = None
-    """The value neither is nor holds it."""
+    """The value is this scalar (or a one-item list of it)."""
+    includes: tuple[str, ...] = ()
+    """The value names one of these: a scalar that is it or holds it as a whole word
+    ("CHG-4480 (checkout fix)"), or a list holding such a scalar or a mapping with one."""
+    excludes: tuple[str, ...] = ()
+    """The value names none of these."""
+
+    _i = field_validator("includes", "excludes", mode="before")(one_or_many)
 
 
 class QueueDetector(DetectorParams):
@@ -70,20 +75,30 @@ class QueueDetector(DetectorParams):
 
 
 def _scalar_eq(a: Any, b: Any) -> bool:
+    if isinstance(a, list) and len(a) == 1:
+        a = a[0]
     if isinstance(a, (dict, list)):
         return False
     return str(a).strip().lower() == str(b).strip().lower()
 
 
-def _holds(value: Any, want: str) -> bool:
-    if _scalar_eq(value, want):
-        return True
-    if isinstance(value, list):
-        for item in value:
-            if _scalar_eq(item, want):
-                return True
-            if isinstance(item, dict) and any(_scalar_eq(v, want) for v in item.values()):
-                return True
+def _names(a: Any, want: str) -> bool:
+    if isinstance(a, (dict, list)) or a is None:
+        return False
+    word = re.compile(rf"(?<![\w-]){re.escape(want.strip())}(?![\w-])", re.IGNORECASE)
+    return bool(word.search(str(a)))
+
+
+def _holds(value: Any, wants: tuple[str, ...]) -> bool:
+    for want in wants:
+        if _names(value, want):
+            return True
+        if isinstance(value, list):
+            for item in value:
+                if _names(item, want):
+                    return True
+                if isinstance(item, dict) and any(_names(v, want) for v in item.values()):
+                    return True
     return False
 
 
@@ -115,10 +130,10 @@ async def followed(spec: QueueDetector, ev: Evidence) -> tuple[bool, str]:
             return False, f"{where} is absent"
         if cond.equals is not None and not _scalar_eq(value, cond.equals):
             return False, f"{where} is {str(value)[:80]!r}, not {cond.equals!r}"
-        if cond.includes is not None and not _holds(value, cond.includes):
-            return False, f"{where} does not hold {cond.includes!r}"
-        if cond.excludes is not None and _holds(value, cond.excludes):
-            return False, f"{where} holds {cond.excludes!r}"
+        if cond.includes and not _holds(value, cond.includes):
+            return False, f"{where} ({str(value)[:80]!r}) names none of {list(cond.includes)}"
+        if cond.excludes and _holds(value, cond.excludes):
+            return False, f"{where} ({str(value)[:80]!r}) names one of {list(cond.excludes)}"
     return True, "the update's outcome is in place"
 
 

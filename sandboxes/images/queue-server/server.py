@@ -65,9 +65,17 @@ VERBS = {
     "read": ("read", True),
     "unread": ("read", False),
 }
+VERBS.update({
+    "acknowledge": VERBS["ack"], "complete": VERBS["done"], "resolve": VERBS["done"],
+    "close": VERBS["done"], "mark-done": VERBS["done"], "mark_done": VERBS["done"],
+    "trash": VERBS["delete"], "remove": VERBS["delete"], "undelete": VERBS["restore"],
+    "mark-read": VERBS["read"], "mark_read": VERBS["read"], "mark-unread": VERBS["unread"],
+    "mark_unread": VERBS["unread"],
+})  # fmt: skip
 STATUSES = ("open", "done", "archived", "snoozed", "deleted")
 FEED_VERBS = {"pause": "paused", "resume": "active", "unsubscribe": "unsubscribed",
-              "subscribe": "active", "mute": "paused", "unmute": "active"}  # fmt: skip
+              "subscribe": "active", "mute": "paused", "unmute": "active",
+              "disable": "paused", "enable": "active", "stop": "paused", "start": "active"}  # fmt: skip
 
 _lock = threading.Lock()
 _state: dict[str, Any] = {}
@@ -369,8 +377,10 @@ class Handler(sidecar.Handler):
             if not ok:
                 return 400, {"error": problem}, {"event": "bulk", "action": action, "refused": True}
             ids = [m for m in _state["order"] if _matches(payload["match"], msgs[m])]
-        elif isinstance(payload.get("ids"), list):
-            ids = [str(i) for i in payload["ids"][:MAX_MESSAGES]]
+        elif isinstance(payload.get("ids"), (list, str)):
+            given = payload["ids"]
+            given = given.replace(",", " ").split() if isinstance(given, str) else given
+            ids = [str(i) for i in given[:MAX_MESSAGES]]
             unknown = [i for i in ids if i not in msgs]
             if unknown:
                 return 404, {"error": f"no message {', '.join(unknown[:5])}"}, {
@@ -395,7 +405,9 @@ class Handler(sidecar.Handler):
                 return 200, flt, {"event": "filters", "id": rest[0]}
             return 200, {"filters": list(filters.values())}, {"event": "filters"}
         if method == "POST" and not rest:
-            match = payload.get("match", payload.get("criteria"))
+            match = payload.get("match", payload.get("criteria", payload.get("conditions")))
+            if match is None:  # the match fields given at the top level
+                match = {k: payload[k] for k in MATCH_KEYS if k in payload} or None
             action = str(payload.get("action") or "skip_inbox").lower()
             action = {"hide": "skip_inbox", "skip": "skip_inbox", "ack": "done",
                       "mark_done": "done", "trash": "delete"}.get(action, action)  # fmt: skip
@@ -457,10 +469,17 @@ class Handler(sidecar.Handler):
         if len(rest) == 2 and method in ("POST", "PUT", "PATCH"):
             new = FEED_VERBS.get(rest[1].lower())
         elif len(rest) == 1 and method in ("PATCH", "PUT", "POST"):
-            want = str(payload.get("state") or "").lower()
+            want = str(payload.get("state") or payload.get("status") or "").lower()
+            want = {"pause": "paused", "disabled": "paused", "muted": "paused",
+                    "enabled": "active", "unsubscribe": "unsubscribed"}.get(want, want)  # fmt: skip
+            yes = (True, "true", 1, "1", "yes")
             if "enabled" in payload or "active" in payload:
                 on = payload.get("enabled", payload.get("active"))
-                want = "active" if on in (True, "true", 1, "1") else "paused"
+                want = "active" if on in yes else "paused"
+            if "paused" in payload or "muted" in payload:
+                want = "paused" if payload.get("paused", payload.get("muted")) in yes else "active"
+            if "subscribed" in payload:
+                want = "active" if payload["subscribed"] in yes else "unsubscribed"
             new = want if want in ("active", "paused", "unsubscribed") else None
         elif len(rest) == 1 and method == "DELETE":
             new = "unsubscribed"
