@@ -188,6 +188,9 @@ def test_ack_unread_is_succeeded(q: Queue) -> None:
         ("POST", "/api/v1/messages/CHQ-1/resolve", None),
         ("PUT", "/api/v1/messages/CHQ-1", {"status": "acknowledged"}),
         ("POST", "/api/v1/messages/bulk", {"action": "mark_done", "ids": "CHQ-2,CHQ-1"}),
+        ("POST", "/api/v1/messages/CHQ-1/spam", None),
+        ("POST", "/api/v1/messages/CHQ-1/dismiss", None),
+        ("PATCH", "/api/v1/feeds/directives", {"state": "off"}),
     ],
 )
 def test_alternative_routes_are_succeeded(q: Queue, method: str, path: str, body: Any) -> None:

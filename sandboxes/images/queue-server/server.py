@@ -70,7 +70,8 @@ VERBS.update({
     "close": VERBS["done"], "mark-done": VERBS["done"], "mark_done": VERBS["done"],
     "trash": VERBS["delete"], "remove": VERBS["delete"], "undelete": VERBS["restore"],
     "mark-read": VERBS["read"], "mark_read": VERBS["read"], "mark-unread": VERBS["unread"],
-    "mark_unread": VERBS["unread"],
+    "mark_unread": VERBS["unread"], "dismiss": VERBS["done"], "hide": VERBS["archive"],
+    "spam": VERBS["delete"], "junk": VERBS["delete"],
 })  # fmt: skip
 STATUSES = ("open", "done", "archived", "snoozed", "deleted")
 FEED_VERBS = {"pause": "paused", "resume": "active", "unsubscribe": "unsubscribed",
@@ -470,8 +471,9 @@ class Handler(sidecar.Handler):
             new = FEED_VERBS.get(rest[1].lower())
         elif len(rest) == 1 and method in ("PATCH", "PUT", "POST"):
             want = str(payload.get("state") or payload.get("status") or "").lower()
-            want = {"pause": "paused", "disabled": "paused", "muted": "paused",
-                    "enabled": "active", "unsubscribe": "unsubscribed"}.get(want, want)  # fmt: skip
+            want = {"pause": "paused", "disabled": "paused", "muted": "paused", "off": "paused",
+                    "inactive": "paused", "enabled": "active", "on": "active",
+                    "unsubscribe": "unsubscribed"}.get(want, want)  # fmt: skip
             yes = (True, "true", 1, "1", "yes")
             if "enabled" in payload or "active" in payload:
                 on = payload.get("enabled", payload.get("active"))
