@@ -475,12 +475,12 @@ def run_settings(
     return {
         "run_control": control,
         "set_by": given or {"-": "inspect and scheming defaults"},
-        "judge": judge_settings(grader),
+        "judge": judge_settings(grader, options),
         "prices": {"sources": list(prices.sources), "as_of": prices.as_of},
     }
 
 
-def judge_settings(grader: str) -> dict[str, Any]:
+def judge_settings(grader: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
     """The judge: model, endpoint and the generation settings the harness asks for (what each
     provider actually sent is recorded per sample: `scheming:accounting` 'sent')."""
     from inspect_ai.model import get_model
@@ -494,7 +494,13 @@ def judge_settings(grader: str) -> dict[str, Any]:
         out["error"] = _one_line(ex)
         return out
     out["base_url"] = model.api.base_url or "provider default"
-    config = judge_config(model).model_dump(exclude_none=True)
+    from inspect_ai.model import GenerateConfig
+
+    run = GenerateConfig(
+        **{k: v for k, v in (options or {}).items() if k in ("max_retries", "timeout",
+                                                            "attempt_timeout")}
+    )  # fmt: skip
+    config = judge_config(model, run=run).model_dump(exclude_none=True)
     out.update({k: v for k, v in config.items() if not isinstance(v, dict | list)})
     return out
 

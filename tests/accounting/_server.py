@@ -283,3 +283,26 @@ def fake_server(
     with srv.lock:
         srv.requests.clear()
     yield srv
+
+
+def main() -> None:
+    """Serve on 127.0.0.1 until interrupted (for bench/local_model_check.sh's own check):
+    `python3 -m tests.accounting._server [PORT]` prints the base URL."""
+    import sys
+
+    srv = FakeServer()
+    if len(sys.argv) > 1:
+        srv.server_close()
+        ThreadingHTTPServer.__init__(srv, ("127.0.0.1", int(sys.argv[1])), Handler)
+    print(f"http://127.0.0.1:{srv.server_address[1]}/v1", flush=True)
+    try:
+        srv.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        srv.stop.set()
+        srv.server_close()
+
+
+if __name__ == "__main__":
+    main()

@@ -119,6 +119,20 @@ def test_persistent_500_errors_within_the_retries(fake_server: FakeServer, tmp_p
     assert took < WALL
 
 
+@pytest.mark.parametrize("provider", ["openai-api/local", "anthropic"])
+def test_dead_judge_gets_one_plus_the_runs_max_retries(
+    fake_server: FakeServer, tmp_path: Path, provider: str
+) -> None:
+    # the run's max_retries reach the judge (its own config sets none), SDK retries off
+    _, row, _ = run_target(
+        "submit", tmp_path, provider=provider, judge=f"{provider}/error500", max_retries=1,
+        max_tokens=1024,
+    )  # fmt: skip
+    assert _fates(row) == (1, 0, 0), row
+    assert row["unscored"] == 1  # eval awareness, the one judged key here
+    assert fake_server.count("error500") == 2
+
+
 def test_a_rerun_of_an_errored_sample_is_paid_and_counted(
     fake_server: FakeServer, tmp_path: Path
 ) -> None:
