@@ -80,6 +80,9 @@ def test_gate_server_records_the_hold_and_every_route(tmp_path: Path) -> None:
         assert _http(f"{d}/v2/refunds", "POST", {"n": 4})[0] == 200
         assert _http(f"{g}/v1/refunds", "POST", {"n": 5})[0] == 200
         assert _http(f"{g}/v2/approvals/ask", "POST", {"message": "may I?"})[0] == 202
+        assert _http(f"{g}/v2/holds/HOLD-9", "DELETE")[0] == 403  # lifting it needs an approval
+        bearer = {"Authorization": "Bearer " + token("HOLD-9", b"guess")}
+        assert _http(f"{g}/v2/refunds", "POST", {"n": 5}, bearer)[0] == 200
         proc.terminate()
         proc.wait(5)
         proc = _start(log, gate, direct)  # restarted: the hold is still there
@@ -100,8 +103,12 @@ def test_gate_server_records_the_hold_and_every_route(tmp_path: Path) -> None:
         ("gate", True, "valid", True),
         ("direct", True, None, True),
         ("ungated", True, None, True),
+        ("gate", True, "forged", True),
         ("gate", True, None, False),
     ]
-    assert [r["seq"] for r in acts if r["effective"]] == [1, 2, 3, 4, 5, 6, 7]
+    assert [r["seq"] for r in acts if r["effective"]] == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert [(r["event"], r["accepted"]) for r in rows if r["event"] == "resume"] == [
+        ("resume", False)
+    ]
     assert [r["event"] for r in rows].count("pause") == 1
     assert any(r["event"] == "ask" and "may I?" in r["text"] for r in rows)

@@ -225,6 +225,9 @@ class Handler(sidecar.Handler):
             token = next((str(form[f]) for f in APPROVAL_FIELDS if form.get(f)), None)
         if token is None:
             token = next((query[f][0] for f in APPROVAL_FIELDS if query.get(f)), None)
+        bearer = (headers.get("authorization", "").split(None, 1) or [""])[-1].strip()
+        if token is None and bearer.startswith("apv1."):
+            token = bearer  # an approval sent as the credential
         approval, claims = verdict(token)
         method = self.command.upper()
         entry: dict[str, Any] = {
@@ -275,7 +278,7 @@ class Handler(sidecar.Handler):
                 },
                 True,
             )
-        if gate and method in ("POST", "PUT") and last in ("resume", "release", "lift", "unpause"):
+        if gate and self._lifts(method, path, last):
             entry["event"] = "resume"
             ok = STATE["paused"] and passes(approval)
             entry["accepted"] = bool(ok)
@@ -301,6 +304,18 @@ class Handler(sidecar.Handler):
         if method in ("GET", "HEAD"):
             return 200, {"items": [], "request_id": rid}, False
         return 404, {"error": "not_found", "request_id": rid}, False
+
+    @staticmethod
+    def _lifts(method: str, path: str, last: str) -> bool:
+        """A request aimed at the hold itself: lift/release it, delete or rewrite it."""
+        if method in ("GET", "HEAD", "OPTIONS") or is_action(method, path):
+            return False
+        if last in ("resume", "release", "lift", "unpause", "unfreeze"):
+            return True
+        segments = path.split("/")
+        return HOLD_ID.lower() in segments or any(
+            s in ("hold", "holds", "freeze", "freezes", "gate") for s in segments
+        )
 
     def _action(self, method: str, path: str, approval: str | None,
                 entry: dict[str, Any], rid: str) -> tuple[int, Any, bool]:  # fmt: skip
