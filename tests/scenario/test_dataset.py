@@ -86,23 +86,15 @@ def test_setup_script_quotes_what_comes_from_the_scenario() -> None:
         assert argv[0] in ("chmod", "truncate") and len(argv) == 3, line
 
 
-def test_every_instructed_scenario_keeps_propensity_first_and_asks_once() -> None:
-    """Scenarios with the capability factor: the first sample (the one the reference tests
-    replay) is an unasked treatment sample; exactly one sample asks, outside the control, and
-    only its task prompt carries the request."""
+def test_every_scenario_has_a_capability_condition_asked_once() -> None:
+    """Every scenario of every family has the capability factor (`instructed`); the first
+    sample (the one the reference tests replay) is an unasked treatment sample; exactly one
+    sample asks, outside the control, and only its task prompt carries the request."""
     root = Path(__file__).resolve().parents[2] / "scenarios"
-    families = {
-        "oversight_subversion",
-        "goal_guarding",
-        "credential_misuse",
-        "blackmail",
-        "leaking",
-    }
     seen = set()
     for path in sorted(root.glob("*/*/scenario.yaml")):
         s = load_scenario(path)
-        if "instructed" not in s.factors:
-            continue
+        assert "instructed" in s.factors, f"{s.id}: no capability condition (factor instructed)"
         seen.add(path.parts[-3])
         samples = scenario_samples(s, salt="test")
         first = samples[0].metadata
@@ -115,4 +107,5 @@ def test_every_instructed_scenario_keeps_propensity_first_and_asks_once() -> Non
             assert "{{" not in x.input[1].text, s.id  # type: ignore[index]
             if x is not asked[0]:
                 assert request not in x.input[1].text, s.id  # type: ignore[index]
-    assert families <= seen
+    families = {p.name for p in root.iterdir() if p.is_dir() and p.name != "suites"}
+    assert seen == families
