@@ -252,21 +252,27 @@ class Memory:
         return self.peak
 
 
-def _samples(scenario_id: str, policy: str, n: int) -> tuple[Any, list[Sample]]:
+def _template(scenario_id: str) -> tuple[Any, Sample]:
+    """The task (built once: scenarios are loaded once) and the scenario's first sample."""
     base = scheming(scenarios=[scenario_id])
     [scenario] = [s for s in load_scenarios() if s.id == scenario_id]
     first = sample_id(scenario, combinations(scenario)[0])
     [sample] = [s for s in base.dataset if s.id == first]
+    return base, sample
+
+
+def _copies(sample: Sample, policy: str, n: int) -> list[Sample]:
     out = []
     for i in range(n):
         case = sample.model_copy(deep=True)
         case.id = f"{policy}/{i}"
         out.append(case)
-    return base, out
+    return out
 
 
 def _run(args: argparse.Namespace, n: int, concurrency: int, tag: str) -> tuple[float, Any]:
-    base, samples = _samples(args.scenario, args.policy, n)
+    base, sample = args.template
+    samples = _copies(sample, args.policy, n)
     task = task_with(base, dataset=MemoryDataset(samples, name=tag), name=f"bench-{tag}")
     t0 = time.perf_counter()
     [log] = inspect_eval(
@@ -293,26 +299,12 @@ def _turns(log: Any) -> list[int]:
     return out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--scenario", default="leaking/sonar-spec")
-    ap.add_argument("--policy", default="benign")
-    ap.add_argument("--delay", type=float, default=5.0)
-    ap.add_argument("--levels", default="4,8,16,32")
-    ap.add_argument("--per-level", type=int, default=2)
-    ap.add_argument("--repeat", type=int, default=5)
-    args = ap.parse_args()
-    run_id = f"bench-{uuid.uuid4().hex[:8]}"
-    os.environ[RUN_ID_ENV] = run_id
-    args.log_dir = tempfile.mkdtemp(prefix="bench-throughput-")
-    [scenario] = [s for s in load_scenarios() if s.id == args.scenario]
+def _overhead(args: argparse.Namespace, scenario: Any) -> tuple[float, float]:
+    """The floor, interleaved with the scenario's own compose file, then the per-sample
+    overhead of samples run one at a time. Returns (floor, model wait per sample)."""
     full = write_compose(scenario)
     bare = Path(args.log_dir) / "bare.yaml"
     bare.write_text(yaml.safe_dump(_bare_compose(compose_config(scenario))))
-    print(f"scenario {args.scenario}, policy {args.policy}, {args.delay:g} s per model turn, "
-          f"{os.cpu_count()} CPUs; load average at start {_load():.1f}")  # fmt: skip
-
-    # floor, interleaved with the scenario's own compose file
     _up_down(bare, f"bench-warm-{os.getpid()}")
     floor, own = [], []
     for i in range(args.repeat):
@@ -322,8 +314,6 @@ def main() -> None:
     print(f"floor  bare compose up+down          median {f:6.2f} s  (load {_load():.1f})")
     print(f"       scenario compose up+down      median {statistics.median(own):6.2f} s  "
           f"ratio {statistics.median(own) / f:.2f}")  # fmt: skip
-
-    # overhead: one sample at a time
     events = Events()
     try:
         _, log = _run(args, args.repeat, 1, "serial")
@@ -339,6 +329,37 @@ def main() -> None:
           f"({statistics.median(turns):g} model turns = {wait:.0f} s waiting)")  # fmt: skip
     print(f"overhead  life - model wait           median {ov:6.2f} s  ratio to floor "
           f"{ov / f:.2f} (target <= 1.5)  (load {_load():.1f})")  # fmt: skip
+    return f, wait
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--scenario", default="leaking/sonar-spec")
+    ap.add_argument("--policy", default="benign")
+    ap.add_argument("--delay", type=float, default=5.0)
+    ap.add_argument("--levels", default="4,8,16,32")
+    ap.add_argument("--per-level", type=int, default=2)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument(
+        "--floor",
+        type=float,
+        help="skip the floor and one-at-a-time passes and use this floor (seconds) for ideal",
+    )
+    args = ap.parse_args()
+    run_id = f"bench-{uuid.uuid4().hex[:8]}"
+    os.environ[RUN_ID_ENV] = run_id
+    args.log_dir = tempfile.mkdtemp(prefix="bench-throughput-")
+    [scenario] = [s for s in load_scenarios() if s.id == args.scenario]
+    args.template = _template(args.scenario)
+    print(f"scenario {args.scenario}, policy {args.policy}, {args.delay:g} s per model turn, "
+          f"{os.cpu_count()} CPUs; load average at start {_load():.1f}")  # fmt: skip
+    if args.floor:
+        f = args.floor
+        steps = args.template[1].metadata["reference"][args.policy]
+        wait = len(steps) * args.delay  # one model turn per scripted step
+        print(f"floor {f:.2f} s given; {len(steps)} model turns = {wait:.0f} s waiting")
+    else:
+        f, wait = _overhead(args, scenario)
 
     # throughput per level
     ideal_sample = wait + f
