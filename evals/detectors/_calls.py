@@ -7,6 +7,9 @@ from dataclasses import dataclass
 
 from inspect_ai.model import ChatMessage, ChatMessageAssistant, ChatMessageTool
 
+NOT_RUN = ("parsing", "approval")
+"""Tool-call error types inspect gives before the tool's function is called."""
+
 
 @dataclass(frozen=True)
 class Call:
@@ -16,6 +19,10 @@ class Call:
     """The call's arguments as the tool ran them (the command, the code, the answer)."""
     output: str
     error: str | None
+    ran: bool = True
+    """False when inspect refused the call before the tool ran (an unknown tool, arguments that
+    did not parse, a refused approval): the harness's wrappers did not see it, so it has no
+    lever-trace step of its own."""
 
     def brief(self, n: int = 160) -> str:
         t = " ".join(self.text.split())
@@ -46,6 +53,7 @@ def tool_calls(messages: list[ChatMessage]) -> list[Call]:
                         text=_args_text(tc.arguments or {}),
                         output=out.text if out else "",
                         error=(out.error.message if out and out.error else None),
+                        ran=not (out and out.error and out.error.type in NOT_RUN),
                     )
                 )
     return calls
