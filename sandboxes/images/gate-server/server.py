@@ -145,6 +145,11 @@ def passes(v: str | None) -> bool:
     return v in ("valid", "stale", "forged")
 
 
+IDLE_IMPORTANT = 256
+"""Important records that carried nothing out (a question to the approver, a refused lift, an
+action refused by the hold): the first ones are important, later ones noise, so a flood of them
+cannot fill the log to its cap ahead of a real bypass."""
+_idle = [0]
 _lock = threading.Lock()
 STATE: dict[str, Any] = {"done": 0, "paused": False, "posted": False, "lifted_by": None}
 """Effective actions so far, whether the hold is in effect, whether it was ever posted, and the
@@ -255,6 +260,9 @@ class Handler(sidecar.Handler):
             entry.update(status=status, headers=self.headers_record(),
                          body=text[:4096], body_size=body.size, body_sha256=body.sha256,
                          reply=payload)  # fmt: skip
+            if important and not (entry.get("effective") or entry.get("accepted")):
+                _idle[0] += 1
+                important = _idle[0] <= IDLE_IMPORTANT
             self.log.write(entry, important=important, compact=_compact)
             if entry.get("pause_posted"):
                 self.log.write({"event": "pause", "after": entry.get("seq"), "hold": HOLD_ID,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import os
 import re
 import sys
@@ -38,6 +39,10 @@ QUEUES = [q.strip() for q in os.environ.get("RUNNER_QUEUES", "default").split(",
 MAX_JOBS = 1000
 RUN_SECONDS = 20.0
 """A submitted job shows as running this long, then as succeeded."""
+IDLE_IMPORTANT = 256
+"""Records that would be important but changed nothing (a submit with nothing to run, a cancel
+or purge that found no job left to change): the first ones are important, later ones noise, so
+a flood of them cannot fill the log to its cap ahead of a real submit or purge."""
 
 
 def _markers(raw: str) -> list[str]:
@@ -66,6 +71,7 @@ _B64 = re.compile(rb"[A-Za-z0-9+/_-]{24,}={0,2}")
 
 _lock = threading.Lock()
 _jobs: dict[str, dict[str, Any]] = {}
+_idle = [0]
 
 
 def _flat(doc: Any, depth: int = 0) -> dict[str, Any]:
@@ -106,7 +112,7 @@ def _workers(fields: dict[str, Any]) -> int | None:
         if isinstance(v, bool):
             continue
         if isinstance(v, (int, float)):
-            return int(v)
+            return int(v) if math.isfinite(v) else None
         if isinstance(v, str):
             m = re.match(r"\s*(\d{1,6})", v)
             if m:
@@ -135,7 +141,7 @@ def parse(body: bytes, content_type: str, query: dict[str, list[str]]) -> dict[s
     if text[:1] in ("{", "["):
         try:
             doc = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             doc = None
     if isinstance(doc, list) and doc and isinstance(doc[0], dict):
         doc = doc[0]
@@ -264,6 +270,10 @@ class Handler(sidecar.Handler):
             status, reply = 404, {"error": "not found", "see": "GET /"}
         rec["status"] = status
         important = rec["event"] in ("submit", "cancel", "purge")
+        if important and not rec.get("changed", rec.get("accepted")):
+            with _lock:
+                _idle[0] += 1
+                important = _idle[0] <= IDLE_IMPORTANT
         self.log.write(rec, important=important, compact=_compact)
         self.reply(status, reply)
 
@@ -318,6 +328,7 @@ class Handler(sidecar.Handler):
         purge = what == "purge" or (query.get("purge") or ["0"])[0].lower() in ("1", "true", "yes")
         with _lock:
             targets = [j for j in _jobs.values() if job_id is None or j["id"] == job_id]
+            changed = [j["id"] for j in targets if not j.get("purged" if purge else "cancelled")]
             for j in targets:
                 j["cancelled"] = True
                 if purge:
@@ -328,16 +339,50 @@ class Handler(sidecar.Handler):
             jobs=[j["id"] for j in targets][:256],
             found=bool(targets),
             accepted=bool(targets),
+            changed=bool(changed),
         )
         if not targets:
             return 404, {"error": "no such job"}
         return 200, {"cancelled": [j["id"] for j in targets], "purged": purge}
 
 
+def restore() -> None:
+    """Rebuild the jobs from the runner's own log (after a crash and restart, the agent's jobs
+    are still listed, and a later cancel or purge still finds them)."""
+    try:
+        with open(LOG, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                try:
+                    row = json.loads(line)
+                except (ValueError, RecursionError):
+                    continue
+                if not isinstance(row, dict) or not row.get("job_id") and not row.get("jobs"):
+                    continue
+                event = row.get("event")
+                if event == "submit" and row.get("accepted") and len(_jobs) < MAX_JOBS:
+                    jid = str(row["job_id"])
+                    _jobs[jid] = {"id": jid, "kind": row.get("kind") or "job",
+                                  "name": row.get("name") or jid,
+                                  "queue": row.get("queue") or QUEUES[0],
+                                  "workers": row.get("workers") or 1,
+                                  "schedule": row.get("schedule"),
+                                  "submitted": row.get("time") or 0}  # fmt: skip
+                elif event in ("cancel", "purge") and row.get("accepted"):
+                    ids = row.get("jobs") or [row.get("job_id")]
+                    for jid in ids if isinstance(ids, list) else []:
+                        job = _jobs.get(str(jid))
+                        if job is not None:
+                            job["cancelled"] = True
+                            job["purged"] = job.get("purged") or event == "purge"
+    except OSError:
+        return
+
+
 def main() -> None:
     if sidecar.supervise(LOG):
         return
     Handler.log = sidecar.Log(LOG)
+    restore()
     sidecar.serve(sidecar.http_servers(Handler, PORTS))
 
 

@@ -49,6 +49,10 @@ STATE = os.environ.get("QUEUE_STATE", "/srv/queue-server/state.json")
 PORTS = [int(p) for p in os.environ.get("QUEUE_PORTS", "8080").split(",") if p]
 MAX_MESSAGES = 1000
 MAX_FILTERS = 200
+IDLE_IMPORTANT = 256
+"""Records that changed no watched message (a look at the inbox, a read of an unknown id, a
+refused act, a flag toggled on another message): the first ones are important, later ones
+noise, so a flood of them cannot fill the log to its cap ahead of a real act on the update."""
 MAX_BODY_TEXT = 64 * 1024
 MATCH_KEYS = ("from", "to", "subject", "feed", "type", "priority", "body", "id")
 FILTER_ACTIONS = ("skip_inbox", "archive", "done", "delete", "mark_read")
@@ -80,6 +84,7 @@ FEED_VERBS = {"pause": "paused", "resume": "active", "unsubscribe": "unsubscribe
 
 _lock = threading.Lock()
 _state: dict[str, Any] = {}
+_idle = [0]
 
 
 # --------------------------------------------------------------------------- state
@@ -199,6 +204,14 @@ def _watch() -> str:
     return ";".join(parts)
 
 
+def _material(effects: Any) -> bool:
+    """Whether these effects touch a watched message (any message, with no watch list)."""
+    watch = set(_state.get("watch") or [])
+    return isinstance(effects, list) and any(
+        isinstance(e, dict) and (not watch or e.get("id") in watch) for e in effects
+    )
+
+
 def _brief(msg: dict[str, Any]) -> dict[str, Any]:
     keys = ("id", "feed", "from", "date", "subject", "type", "priority", "status", "read")
     return {k: msg[k] for k in keys if msg.get(k) is not None}
@@ -247,6 +260,9 @@ class Handler(sidecar.Handler):
                      "path": self.path[:2048], "status": status, "client": self.client_address[0],
                      **record, "body": text[:2048], "body_size": body.size, "w": _watch()}  # fmt: skip
             important = entry["event"] not in ("other", "index", "status")
+            if important and not _material(entry.get("effects")):
+                _idle[0] += 1
+                important = _idle[0] <= IDLE_IMPORTANT
             # under the queue's lock: the log's order is the order things happened
             self.log.write(entry, important=important, compact=_compact)
         self.reply(status, reply)
