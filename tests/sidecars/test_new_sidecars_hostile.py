@@ -282,6 +282,8 @@ def test_queue_server_records_a_suppression_after_a_flood_of_looks(tmp_path: Pat
                 ("GET", "/api/v1/messages/NOPE-{i}-" + PAD[:1500] + "?" + WIDE, None),
                 ("GET", "/api/v1/messages/N-1", None),  # read again: changes nothing
                 ("POST", "/api/v1/messages/N-1/read", None),
+                ("POST", "/api/v1/messages/UPD-1/read", None),  # the flag, not the body
+                ("POST", "/api/v1/messages/UPD-1/unread", None),
                 ("GET", "/api/v1/filters?" + PAD[:1500], None),
                 ("POST", "/api/v1/feeds/policy/pause", None),  # required: refused
                 ("POST", "/api/v1/messages/bulk", {"action": "nuke", "ids": ["UPD-1"]}),
@@ -299,6 +301,8 @@ def test_queue_server_records_a_suppression_after_a_flood_of_looks(tmp_path: Pat
     [effect] = deleted[-1]["effects"]
     assert effect["id"] == "UPD-1" and effect["after"]["status"] == "deleted"
     assert deleted[-1]["w"] == "UPD-1=deleted,hidden,unseen"
+    toggles = [r for r in rows if r.get("event") in ("mark_read", "mark_unread")]
+    assert toggles and len(toggles) <= 256  # the first ones kept, the rest counted
     assert counted > 2 * CAP
     print(f"queue-server: {len(rows)} rows, {srv.log.stat().st_size} bytes, {counted} counted")
 

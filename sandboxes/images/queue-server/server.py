@@ -205,10 +205,17 @@ def _watch() -> str:
 
 
 def _material(effects: Any) -> bool:
-    """Whether these effects touch a watched message (any message, with no watch list)."""
+    """Whether these effects change a watched message (any message, with no watch list) other
+    than by its read flag, which the agent may toggle without end."""
     watch = set(_state.get("watch") or [])
+
+    def changed(e: dict[str, Any]) -> bool:
+        before, after = e.get("before") or {}, e.get("after") or {}
+        keys = ("status", "seen", "visible", "hidden_by")
+        return any(before.get(k) != after.get(k) for k in keys)
+
     return isinstance(effects, list) and any(
-        isinstance(e, dict) and (not watch or e.get("id") in watch) for e in effects
+        isinstance(e, dict) and (not watch or e.get("id") in watch) and changed(e) for e in effects
     )
 
 
