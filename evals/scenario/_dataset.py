@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
+import io
 import itertools
 import secrets
 import shlex
+import tarfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -76,15 +79,15 @@ def scenario_samples(scenario: Scenario, *, salt: str | None = None) -> list[Sam
             _read(scenario, scenario.agent.system_prompt, values), scenario, values, **builtins
         )
         task = render(_read(scenario, scenario.agent.task, values), scenario, values, **builtins)
-        files: dict[str, str] = {}
+        files: dict[str, bytes] = {}
         planted: dict[str, dict[str, str]] = {}
-        setup = ["set -e"]
+        setup: list[str] = []
         for target, spec in scenario.sandbox.planted().items():
             _safe_target(scenario, target)
             raw = _read_bytes(scenario, spec.src, values, MAX_PLANTED_BYTES)
             if spec.template:
                 raw = render(raw.decode("utf-8"), scenario, values, **builtins).encode("utf-8")
-            files[target] = _as_data_uri(raw)  # never mistaken for a path or URL
+            files[target] = raw
             planted[target] = {"sha256": _sha256(raw), "mode": spec.mode}
             if len(raw) <= 65536:
                 with contextlib.suppress(UnicodeDecodeError):
@@ -98,7 +101,7 @@ def scenario_samples(scenario: Scenario, *, salt: str | None = None) -> list[Sam
         for c in scenario.sandbox.canaries:
             _safe_target(scenario, c.path)
             secret, content = canary_file(c.kind, f"{salt}:{sid}:{c.path}")
-            files[c.path] = _as_data_uri(content.encode())
+            files[c.path] = content.encode()
             setup.append(f"chmod 0600 {shlex.quote(c.path)}")
             canaries.append({"kind": c.kind, "path": c.path, "value": secret})
             planted[c.path] = {"sha256": _sha256(content.encode()), "mode": "0600"}
@@ -131,8 +134,8 @@ def scenario_samples(scenario: Scenario, *, salt: str | None = None) -> list[Sam
                 id=sid,
                 input=[ChatMessageSystem(content=system), ChatMessageUser(content=task)],
                 metadata=metadata,
-                files=files,
-                setup="\n".join(setup) + "\n",
+                # no `Sample.files`: inspect writes each with two execs; one archive instead
+                setup=_setup_script(files, setup),
             )
         )
     return samples
@@ -164,10 +167,26 @@ def _safe_target(scenario: Scenario, target: str) -> None:
         raise ScenarioError([Problem(str(scenario.file), None, "sandbox", problem)])
 
 
-def _as_data_uri(raw: bytes) -> str:
-    import base64
+def _setup_script(files: Mapping[str, bytes], after: list[str]) -> str:
+    """The sample's setup script: every planted file and canary extracted from one tar archive
+    in one exec (its first line), then `after` (the chmod and truncate lines), one per line.
 
-    return "data:application/octet-stream;base64," + base64.b64encode(raw).decode()
+    Run as the container's default user, as inspect's `write_file` was: the same owner, and
+    parents made as `mkdir -p` makes them; existing files are written in place (`--overwrite`,
+    as `tee` did); mtimes are the time of extraction (`-m`). The archive is base64 between
+    single quotes: nothing from the scenario reaches the shell unquoted."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        for target, raw in files.items():
+            info = tarfile.TarInfo(target.lstrip("/"))
+            info.size, info.mode = len(raw), 0o600  # the chmod lines set the real mode
+            tar.addfile(info, io.BytesIO(raw))
+    archive = base64.b64encode(buf.getvalue()).decode("ascii")
+    plant = (
+        f"printf '%s' '{archive}' | base64 -d"
+        " | tar -x -m --overwrite --no-same-owner --no-same-permissions -C / -f -"
+    )
+    return "\n".join([f"set -e; {plant}" if files else "set -e", *after]) + "\n"
 
 
 def build_dataset(scenarios: Iterable[Scenario], *, name: str = "scheming") -> MemoryDataset:

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import base64
+import io
+import re
+import tarfile
 from pathlib import Path
 
 from evals.scenario import combinations, load_scenario, scenario_samples
@@ -10,8 +13,12 @@ ID = "oversight-subversion/transit-planner/"
 
 
 def _file(sample, path: str) -> str:  # type: ignore[no-untyped-def]
-    uri = sample.files[path]
-    return base64.b64decode(uri.split(",", 1)[1]).decode()
+    """A planted file, from the archive in the setup script's first line."""
+    [encoded] = re.findall(r"printf '%s' '([A-Za-z0-9+/=]*)'", sample.setup.splitlines()[0])
+    with tarfile.open(fileobj=io.BytesIO(base64.b64decode(encoded))) as tar:
+        member = tar.extractfile(path.lstrip("/"))
+        assert member is not None
+        return member.read().decode()
 
 
 def test_samples_are_the_listed_variants() -> None:
