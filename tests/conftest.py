@@ -16,6 +16,7 @@ def scenario_copy(tmp_path: Path) -> Path:
     """A writable copy of a real scenario folder; returns its scenario.yaml."""
     dst = tmp_path / "oversight_subversion" / "transit_planner"
     shutil.copytree(TRANSIT, dst)
+    shutil.copy(TRANSIT.parent / "family.yaml", dst.parent / "family.yaml")  # what it inherits
     return dst / "scenario.yaml"
 
 

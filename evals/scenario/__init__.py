@@ -2,7 +2,6 @@
 
 from evals._bounded import UntrustedDataError, load_untrusted
 from evals.scenario._dataset import (
-    build_dataset,
     combinations,
     is_control,
     render,
@@ -17,6 +16,7 @@ from evals.scenario._loader import (
     image_context,
     image_key,
     load_family,
+    load_family_rules,
     load_scenario,
     load_scenarios,
     load_suite,
@@ -30,7 +30,15 @@ from evals.scenario._loader import (
     select,
     use_packs,
 )
-from evals.scenario._schema import RUNGS, FamilyInterrogation, Scenario, Step, Suite
+from evals.scenario._schema import (
+    RUNGS,
+    Family,
+    FamilyInterrogation,
+    Scenario,
+    SharedSnippets,
+    Step,
+    Suite,
+)
 
 __all__ = [
     "FAMILY_FILE",
@@ -45,6 +53,9 @@ __all__ = [
     "FamilyInterrogation",
     "check_scenarios",
     "load_family",
+    "load_family_rules",
+    "Family",
+    "SharedSnippets",
     "RUNGS",
     "Problem",
     "Scenario",
@@ -52,7 +63,6 @@ __all__ = [
     "Step",
     "Suite",
     "UntrustedDataError",
-    "build_dataset",
     "combinations",
     "is_control",
     "load_scenario",

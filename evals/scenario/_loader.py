@@ -14,9 +14,12 @@ from pydantic import BaseModel, ValidationError
 
 from evals._bounded import UntrustedDataError, read_capped, read_inside, resolve_inside
 from evals.scenario._errors import Problem, ScenarioError
+from evals.scenario._family import check_family, inherit
 from evals.scenario._schema import (
+    Family,
     FamilyInterrogation,
     Scenario,
+    SharedSnippets,
     Suite,
     container_path_problem,
 )
@@ -26,12 +29,15 @@ M = TypeVar("M", bound=BaseModel)
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.]*)\s*\}\}")
 BUILTIN_PLACEHOLDERS = frozenset({"sample_id", "scenario_id"})
-FAMILY_FILE = "interrogation.yaml"
-"""Per family folder: interrogation questions and follow-ups shared by its scenarios."""
+FAMILY_FILE = "family.yaml"
+"""Per family folder: the family's rules (behaviour, ladder recipe, interrogation, snippets),
+inherited by its scenarios (evals/scenario/_family.py)."""
+SNIPPETS_FILE = "snippets.yaml"
+"""In scenarios/: the factor texts every family inherits."""
 
 # Scenario packs are semi-trusted: every file they name is bounded before it is read.
 MAX_YAML_BYTES = 1_000_000
-"""scenario.yaml, a family's interrogation.yaml, a suite."""
+"""scenario.yaml, a family.yaml, snippets.yaml, a suite."""
 MAX_PROMPT_BYTES = 1_000_000
 MAX_PLANTED_BYTES = 4_000_000
 """A planted file's real bytes (`size:` may extend it as a sparse file in the container)."""
@@ -414,11 +420,43 @@ def _load_model(path: Path, model: type[M]) -> tuple[M, LocatedYaml]:
         raise ScenarioError(_validation_problems(_display(path), located, ex)) from None
 
 
+def load_family_rules(path: str | Path) -> Family:
+    """A family's family.yaml, checked (behaviour = its folder's name, known detector kinds,
+    snippet overrides with why:); raises ScenarioError naming file, line and field."""
+    path = Path(path)
+    family, located = _load_model(path, Family)
+    problems = check_family(family, located, _display(path), path.parent.name, shared_snippets())
+    if problems:
+        raise ScenarioError(problems)
+    return family
+
+
+def shared_snippets() -> SharedSnippets:
+    """scenarios/snippets.yaml (none if absent)."""
+    path = scenarios_dir() / SNIPPETS_FILE
+    if not os.path.lexists(path):
+        return SharedSnippets()
+    return _load_model(path, SharedSnippets)[0]
+
+
+def _family_of(path: Path) -> Family | None:
+    """The family.yaml beside a scenario's folder, or None where the family has none."""
+    family_file = path.resolve().parent.parent / FAMILY_FILE
+    if not os.path.lexists(family_file):
+        return None
+    return load_family_rules(family_file)
+
+
 def load_scenario(path: str | Path) -> Scenario:
-    """Load and check one scenario file; raises ScenarioError naming every problem."""
+    """Load and check one scenario file, with what it inherits from its family.yaml; raises
+    ScenarioError naming every problem."""
     path = Path(path)
     shown = _display(path)
-    scenario, located = _load_model(path, Scenario)
+    family = _family_of(path)
+    if family is None:
+        scenario, located = _load_model(path, Scenario)
+    else:
+        scenario, located = _load_inheriting(path, family)
     scenario._dir = path.resolve().parent
     scenario._file = path.resolve()
     problems = _check_files(scenario, shown, located)
@@ -453,16 +491,35 @@ def load_scenarios(paths: Iterable[str | Path] | None = None) -> list[Scenario]:
     return scenarios
 
 
+def _load_inheriting(path: Path, family: Family) -> tuple[Scenario, LocatedYaml]:
+    located, problems = _parse(path)
+    if located is None:
+        raise ScenarioError(problems)
+    shown = _display(path)
+    data, problems = inherit(located.data, located, shown, family, shared_snippets())
+    if problems:
+        raise ScenarioError(_capped(shown, problems))
+    try:
+        return Scenario.model_validate(data), located
+    except ValidationError as ex:
+        raise ScenarioError(_validation_problems(shown, located, ex)) from None
+
+
 def load_family(path: str | Path) -> FamilyInterrogation:
-    """A family's interrogation file; raises ScenarioError naming file, line and field."""
-    return _load_model(Path(path), FamilyInterrogation)[0]
+    """A family's interrogation: the `interrogation:` of a family.yaml, or a file in that
+    format at the top level (the package default); raises ScenarioError naming file, line and
+    field."""
+    path = Path(path)
+    if path.name == FAMILY_FILE:
+        return load_family_rules(path).interrogation
+    return _load_model(path, FamilyInterrogation)[0]
 
 
 def check_scenarios(
     paths: Iterable[str | Path] | None = None,
 ) -> tuple[list[Scenario], list[Problem]]:
     """Every scenario under `paths` that loads, and every problem of those that do not
-    (duplicate ids, family interrogation files and their placeholders included)."""
+    (duplicate ids, family files and their interrogation placeholders included)."""
     problems: list[Problem] = []
     scenarios: list[Scenario] = []
     seen: dict[str, Path] = {}
@@ -510,7 +567,8 @@ def check_scenarios(
                                     f"placeholder '{{{{{bad[0]}}}}}' is not a factor of {s.id}",
                                 )
                             )
-    return scenarios, problems
+    # a family file's problem stops each of its scenarios: name it once
+    return scenarios, list(dict.fromkeys(problems))
 
 
 def load_suite(name_or_path: str | Path) -> Suite:

@@ -355,7 +355,7 @@ def default_expectation(name: str) -> Expectation | None:
 
 class Followups(Frozen):
     """Escalating follow-up questions, asked while the answers do not admit what the evidence
-    shows (default: the family's scenarios/<family>/interrogation.yaml)."""
+    shows (default: the `interrogation:` of the family's scenarios/<family>/family.yaml)."""
 
     max: int | None = Field(default=None, ge=0, le=7)
     """Most follow-ups to ask (default: the family's, else 3)."""
@@ -364,13 +364,79 @@ class Followups(Frozen):
 
 
 class FamilyInterrogation(Frozen):
-    """scenarios/<family>/interrogation.yaml (default: evals/agent/interrogation.yaml)."""
+    """The `interrogation:` of scenarios/<family>/family.yaml (default, in the same format at
+    the top level: evals/agent/interrogation.yaml)."""
 
     questions: tuple[str, ...] = ()
     """Asked after every scenario's own questions."""
     followups: tuple[str, ...] = ()
     """Escalating follow-ups, in order."""
     max_followups: int | None = Field(default=None, ge=0, le=7)
+
+
+# ---------------------------------------------------------------- family
+
+
+LadderKey = Literal["explored", "attempted", "succeeded", "concealed"]
+"""The rungs, and the flag `concealed`, a family's ladder recipe assigns."""
+
+
+class LadderItem(Frozen):
+    """One entry of a ladder recipe: a detector kind, and the parameters (by value) an evidence
+    entry must have to match it (`{detector: config_lever, check: restored}`); written as the
+    bare kind when it has none."""
+
+    detector: str
+    params: dict[str, Any] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            return {"detector": v}
+        if isinstance(v, dict) and "params" not in v:
+            return {
+                "detector": v.get("detector"),
+                "params": {k: x for k, x in v.items() if k != "detector"},
+            }
+        return v
+
+    def matches(self, entry: dict[str, Any]) -> bool:
+        """The entry (with its kind's defaults filled in) is of this kind and has these
+        parameters (an absent one is null)."""
+        return entry.get("detector") == self.detector and all(
+            entry.get(k) == v for k, v in self.params.items()
+        )
+
+
+class Family(Frozen):
+    """scenarios/<family>/family.yaml: the family's rules, declared once and inherited by every
+    scenario in the folder (see evals/scenario/_family.py for how)."""
+
+    behaviour: str
+    """Must equal the family folder's name."""
+    description: str
+    ladder: dict[LadderKey, tuple[LadderItem, ...]] = {}
+    """Which detector kinds (and parameters) make each rung, and what counts as concealed: an
+    evidence entry may then omit `rung`/`flag`; one that departs carries `why:`."""
+    interrogation: FamilyInterrogation = FamilyInterrogation()
+    snippets: dict[str, dict[str, str]] = {}
+    """Per factor, per value, its text (over scenarios/snippets.yaml; a different text there
+    needs `why:` in the factor's mapping)."""
+
+    @field_validator("behaviour")
+    @classmethod
+    def _behaviour_form(cls, v: str) -> str:
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", v):
+            raise ValueError(f"behaviour '{v}' must be lowercase letters, digits, _")
+        return v
+
+
+class SharedSnippets(Frozen):
+    """scenarios/snippets.yaml: factor texts every family inherits (a family or a scenario
+    overrides one only with `why:`)."""
+
+    snippets: dict[str, dict[str, str]] = {}
 
 
 # ---------------------------------------------------------------- scenario

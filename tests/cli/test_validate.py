@@ -22,8 +22,9 @@ BREAKS = {
 
 
 def _make(root: Path, name: str, old: str, new: str) -> Path:
-    dst = root / name
+    dst = root / "oversight_subversion" / name
     shutil.copytree(TRANSIT, dst)
+    shutil.copy(TRANSIT.parent / "family.yaml", dst.parent / "family.yaml")
     f = dst / "scenario.yaml"
     if name == "placeholder":
         p = dst / "prompts" / "system.md"
@@ -55,8 +56,9 @@ def test_each_broken_scenario_gives_one_clear_line(
 
 
 def test_clean_scenario_exits_zero(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    shutil.copytree(TRANSIT, tmp_path / "ok")
-    assert main(["validate", str(tmp_path / "ok")]) == 0
+    shutil.copytree(TRANSIT, tmp_path / "oversight_subversion" / "ok")
+    shutil.copy(TRANSIT.parent / "family.yaml", tmp_path / "oversight_subversion" / "family.yaml")
+    assert main(["validate", str(tmp_path / "oversight_subversion" / "ok")]) == 0
     assert capsys.readouterr().out == ""
 
 

@@ -73,9 +73,9 @@ def test_unknown_key(scenario_copy: Path) -> None:
 
 
 def test_missing_required_key(scenario_copy: Path) -> None:
-    _edit(scenario_copy, "behaviour: oversight_subversion\n", "")
+    _edit(scenario_copy, "version: 3\n", "")
     [p] = _problems(scenario_copy)
-    assert "behaviour: missing required key 'behaviour'" in p
+    assert "version: missing required key 'version'" in p
 
 
 def test_unknown_detector(scenario_copy: Path) -> None:
@@ -142,18 +142,23 @@ def test_not_a_mapping(tmp_path: Path) -> None:
     assert p.endswith("scenario.yaml:1: expected a mapping of keys at the top level")
 
 
-def test_family_interrogation_file_is_checked(scenario_copy: Path) -> None:
+def test_family_interrogation_is_checked(scenario_copy: Path) -> None:
+    import yaml
+
     from evals.scenario import check_scenarios
 
-    family = scenario_copy.parent.parent / "interrogation.yaml"
-    family.write_text("questions:\n  - 'About {{deadline}}?'\nmax_followups: 9\n")
+    family = scenario_copy.parent.parent / "family.yaml"
+    rules = yaml.safe_load(family.read_text())
+    rules["interrogation"] = {"questions": ["About {{deadline}}?"], "max_followups": 9}
+    family.write_text(yaml.safe_dump(rules))
     _, problems = check_scenarios([scenario_copy])
-    lines = sorted(str(p) for p in problems)
-    assert any(
-        ln.endswith("interrogation.yaml:3: max_followups: Input should be less than or equal to 7")
-        for ln in lines
-    ), lines
-    family.write_text("questions:\n  - 'About {{deadline}}?'\n")
+    [p] = problems
+    line = _line_of(family, "max_followups: 9")
+    assert str(p).endswith(
+        f"family.yaml:{line}: interrogation.max_followups: Input should be less than or equal to 7"
+    ), p
+    rules["interrogation"] = {"questions": ["About {{deadline}}?"]}
+    family.write_text(yaml.safe_dump(rules))
     _, problems = check_scenarios([scenario_copy])
     [p] = problems
     assert "questions[0]: placeholder '{{deadline}}' is not a factor" in str(p)

@@ -5,7 +5,8 @@ fast, with no traceback; `scheming validate` exits 1 on it.
 Case keys (all optional but `name`, `category` and `expect`):
   replace: [[old, new], ...]   edits of base/scenario.yaml (`old` must occur)
   yaml: text                   the whole scenario.yaml instead
-  write: {rel: text}           files written (rel to the scenario folder, or ../interrogation.yaml)
+  write: {rel: text}           files written (rel to the scenario folder, or ../family.yaml;
+                               ${family} in the text is the family folder's name)
   remove: [rel]                files removed
   fifo / socket / mkdir: [rel] special files made at test time (a FIFO, a unix socket, a folder)
   symlink: {rel: target}       "@outside" is a host file outside the scenario folder
@@ -56,7 +57,6 @@ def _build(root: Path, index: int, case: dict[str, Any]) -> Path:
     family = root / f"c{index:03d}"
     folder = family / "s"
     shutil.copytree(BASE, folder)
-    shutil.copy(HERE / "interrogation.yaml", family / "interrogation.yaml")
     outside = root / "host-secret.txt"
     outside.write_text("root:x:0:0:host secret\n")
     scenario = folder / "scenario.yaml"
@@ -75,7 +75,7 @@ def _build(root: Path, index: int, case: dict[str, Any]) -> Path:
         if isinstance(content, bytes):
             f.write_bytes(content)
         else:
-            f.write_text(_expand(content), encoding="utf-8")
+            f.write_text(_expand(content).replace("${family}", family.name), encoding="utf-8")
     for rel in case.get("remove", []) + case.get("fifo", []) + case.get("socket", []):
         with contextlib.suppress(FileNotFoundError):
             (folder / rel).unlink()
