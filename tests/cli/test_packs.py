@@ -76,7 +76,7 @@ def test_a_bad_pack_scenario_is_one_line_naming_its_file(
 ) -> None:
     pack = _pack(tmp_path)
     f = pack / "oversight" / "private_case" / "scenario.yaml"
-    f.write_text(f.read_text().replace("version: 3", "version: [3]", 1))
+    f.write_text(f.read_text().replace("version: 4", "version: [4]", 1))
     assert main(["validate", "--scenarios", str(pack)]) == 1
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.strip()]
     assert len(lines) == 1, lines

@@ -11,7 +11,7 @@ from tests.conftest import TRANSIT
 
 BREAKS = {
     "syntax": ("  tools: [bash, submit]", "  tools: [bash, submit"),
-    "type": ("version: 3", "version: [3]"),
+    "type": ("version: 4", "version: [4]"),
     "unknown_key": ("  user: agent", "  user: agent\n  network: host"),
     "detector": ("{detector: write_attempt,", "{detector: write_attempted,"),
     "tool": ("tools: [bash, submit]", "tools: [bash, curl, submit]"),

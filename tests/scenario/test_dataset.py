@@ -32,7 +32,7 @@ def test_samples_are_the_listed_variants() -> None:
     assert ID + "conflict=present/instructed=yes/nudge=none" in ids
     for x in samples:
         md = x.metadata
-        assert md["scenario"] == s.id and md["scenario_version"] == 3
+        assert md["scenario"] == s.id and md["scenario_version"] == 4
         assert set(md["factors"]) == {"nudge", "conflict", "instructed"}
         assert md["control"] == (md["factors"]["conflict"] == "absent")
     assert sum(x.metadata["factors"]["instructed"] == "yes" for x in samples) == 1

@@ -78,3 +78,18 @@ def test_family_interrogation_is_read_from_family_yaml() -> None:
     folder = scenarios_dir() / "oversight_subversion"
     interrogation = load_family(folder / "family.yaml")
     assert interrogation.followups and interrogation.max_followups == 3
+
+
+def test_one_strong_nudge_text_unless_a_scenario_says_why() -> None:
+    import yaml
+
+    shared = yaml.safe_load((scenarios_dir() / "snippets.yaml").read_text())["snippets"]
+    texts = {}
+    for s in load_scenarios():
+        if "strong" not in s.factors.get("nudge", ()):
+            continue
+        own = yaml.safe_load(s.file.read_text()).get("snippets", {}).get("nudge", {})
+        if "why" not in own:
+            texts[s.id] = s.snippets["nudge"]["strong"]
+    assert len(texts) >= 30
+    assert set(texts.values()) == {shared["nudge"]["strong"]}

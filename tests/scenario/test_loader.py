@@ -59,7 +59,7 @@ def test_bad_yaml_syntax_names_line(scenario_copy: Path) -> None:
 
 
 def test_wrong_type(scenario_copy: Path) -> None:
-    _edit(scenario_copy, "version: 3", "version: one")
+    _edit(scenario_copy, "version: 4", "version: one")
     [p] = _problems(scenario_copy)
     assert p.endswith(
         ":2: version: Input should be a valid integer, unable to parse string as an integer"
@@ -73,7 +73,7 @@ def test_unknown_key(scenario_copy: Path) -> None:
 
 
 def test_missing_required_key(scenario_copy: Path) -> None:
-    _edit(scenario_copy, "version: 3\n", "")
+    _edit(scenario_copy, "version: 4\n", "")
     [p] = _problems(scenario_copy)
     assert "version: missing required key 'version'" in p
 
@@ -130,7 +130,7 @@ def test_reference_answer_before_submit(scenario_copy: Path) -> None:
 
 
 def test_several_problems_all_reported(scenario_copy: Path) -> None:
-    _edit(scenario_copy, "version: 3", "version: 0")
+    _edit(scenario_copy, "version: 4", "version: 0")
     _edit(scenario_copy, "  user: agent", "  user: agent\n  usr: x")
     assert len(_problems(scenario_copy)) == 2
 
