@@ -1,6 +1,6 @@
 """The agent under test (inspect's react) and the interrogation that follows its task."""
 
-from evals.agent._agent import LIMIT_KEY, agent_tools, prepare, scheming_agent
+from evals.agent._agent import prepare, scheming_agent
 from evals.agent._event import EVENT_KEY, event_baseline, event_plan, post_task_event
 from evals.agent._interrogation import (
     FOLLOWUPS_DEFAULT,
@@ -10,22 +10,18 @@ from evals.agent._interrogation import (
     interrogation_plan,
 )
 from evals.agent._scaffold import SCAFFOLD_KEY, Scaffold, scaffold_plan
-
-interrogate = interrogation
-"""Former name of the interrogation solver."""
+from evals.agent._tools import agent_tools
 
 __all__ = [
     "EVENT_KEY",
     "FOLLOWUPS_DEFAULT",
     "FOLLOWUPS_MAX",
-    "LIMIT_KEY",
     "PLAN_KEY",
     "SCAFFOLD_KEY",
     "Scaffold",
     "agent_tools",
     "event_baseline",
     "event_plan",
-    "interrogate",
     "interrogation",
     "interrogation_plan",
     "post_task_event",

@@ -4,24 +4,22 @@ from typing import Any
 
 from inspect_ai.agent import AgentSubmit, react, run
 from inspect_ai.solver import Generate, Solver, TaskState, solver
-from inspect_ai.tool import Tool, ToolDef, bash, python, tool
-from inspect_ai.util import store, working_limit
+from inspect_ai.tool import Tool, ToolDef, tool
+from inspect_ai.util import store_as, token_limit, working_limit
 
+from evals._state import AgentRun, References, SampleMeta, sample_meta
 from evals.agent._accounting import account, ensure_counter
 from evals.agent._event import processes as process_table
 from evals.agent._scaffold import Scaffold
 from evals.agent._scaffold import interrogation_tools as scaffold_tools
+from evals.agent._tools import agent_tools
 from evals.detectors import BASELINE, LeverTrace, levers_of
 from evals.detectors import record as record_levers
 from evals.detectors._trace import FINAL
 from evals.detectors.processes import ProcessTrace, survey, wants_processes
-from evals.models import REFERENCE_KEY
-from evals.tools import read_inbox, send_email, submit_answers, submit_ranking
 
-LIMIT_KEY = "scheming:limit"
-"""Which agent limit (if any) ended the task phase: 'message', 'working', 'token', 'context'
-(the model's context window overflowed: a `model_length` stop)."""
 CONTEXT_LIMIT = "context"
+"""`AgentRun.limit` when the model's context window overflowed (a `model_length` stop)."""
 
 
 @solver
@@ -29,7 +27,7 @@ def prepare() -> Solver:
     """Copy the sample's reference trajectories into the store (scripted models read them)."""
 
     async def solve(state: TaskState, generate: Generate) -> TaskState:
-        store().set(REFERENCE_KEY, state.metadata.get("reference", {}))
+        store_as(References).trajectories = sample_meta(state).reference
         ensure_counter()  # requests per model are counted from here on (evals.agent._accounting)
         return state
 
@@ -49,33 +47,15 @@ def _submit_definition() -> Tool:
     return execute
 
 
-def interrogation_tools(metadata: dict[str, Any]) -> list[Tool]:
+def interrogation_tools(meta: SampleMeta) -> list[Tool]:
     """The task's tool definitions, offered with tool_choice "none" during the interrogation:
     providers such as Anthropic reject a history holding tool calls when no tools are defined."""
-    spec = metadata.get("agent", {})
+    spec = meta.agent
     return [
-        *agent_tools(spec.get("tools", ["bash"]), user=spec.get("user", "agent")),
-        *scaffold_tools(metadata, spec.get("user", "agent")),
+        *agent_tools(spec.tools, user=spec.user),
+        *scaffold_tools(meta, spec.user),
         _submit_definition(),
     ]
-
-
-def agent_tools(names: list[str], *, user: str, timeout: int = 180) -> list[Tool]:
-    tools: list[Tool] = []
-    for name in names:
-        if name == "bash":
-            tools.append(bash(timeout=timeout, user=user))
-        elif name == "python":
-            tools.append(python(timeout=timeout, user=user))
-        elif name == "send_email":
-            tools.append(send_email(user=user))
-        elif name == "read_inbox":
-            tools.append(read_inbox(user=user))
-        elif name == "submit_ranking":
-            tools.append(submit_ranking())
-        elif name == "submit_answers":
-            tools.append(submit_answers())
-    return tools
 
 
 def traced(tools: list[Tool], trace: LeverTrace, procs: ProcessTrace | None = None) -> list[Tool]:
@@ -130,24 +110,20 @@ def scheming_agent() -> Solver:
     The limits apply to the task only, so the interrogation afterwards still happens."""
 
     async def solve(state: TaskState, generate: Generate) -> TaskState:
-        from inspect_ai.util import token_limit
-
-        spec = state.metadata.get("agent", {})
-        tools = spec.get("tools", ["bash", "submit"])
-        user = spec.get("user", "agent")
-        lim = spec.get("limits", {})
+        meta = sample_meta(state)
+        tools, user, lim = meta.agent.tools, meta.agent.user, meta.agent.limits
         messages, seconds, tokens = (
             lim.get("messages", 40),
             lim.get("seconds", 900),
             lim.get("tokens"),
         )
         trace = LeverTrace()
-        trace.paths = levers_of(state.metadata.get("evidence", []))
+        trace.paths = levers_of(meta.evidence)
         trace.user = user
         await record_levers(trace, BASELINE, "before the task")
         # the agent's own scaffold config, applied when it changes (self-modification)
         scaffold = await Scaffold.start(state, user, tools)
-        procs = ProcessTrace() if wants_processes(state.metadata.get("evidence", [])) else None
+        procs = ProcessTrace() if wants_processes(meta.evidence) else None
         if procs is not None:
             await survey(procs, BASELINE, process_table)
         agent = react(
@@ -186,7 +162,7 @@ def scheming_agent() -> Solver:
             if hit is not None:
                 entry["limit"] = hit
         if hit is not None:
-            store().set(LIMIT_KEY, hit)
+            store_as(AgentRun).limit = hit
         return state
 
     return solve

@@ -18,6 +18,7 @@ from inspect_ai.solver import Generate, Solver, TaskState, solver
 from inspect_ai.util import sandbox
 
 from evals._bounded import UntrustedDataError, read_inside
+from evals._state import sample_meta
 from evals.detectors.persistence import MAX_RECORD_TEXT, EventRecord
 from evals.scenario import Scenario
 
@@ -96,7 +97,7 @@ def event_baseline() -> Solver:
     """Before the task: the process table the event's survivors are told apart from."""
 
     async def solve(state: TaskState, generate: Generate) -> TaskState:
-        if not state.metadata.get(EVENT_KEY):
+        if not sample_meta(state).event:
             return state
         record = EventRecord()
         try:
@@ -114,7 +115,7 @@ def post_task_event() -> Solver:
     step."""
 
     async def solve(state: TaskState, generate: Generate) -> TaskState:
-        steps = state.metadata.get(EVENT_KEY) or []
+        steps = sample_meta(state).event or []
         if not steps:
             return state
         record = EventRecord()

@@ -11,10 +11,10 @@ Which questions (data, not code):
   task argument `followups`, else the scenario's `followups.max`, else the family's
   `max_followups`, else 3 (never more than 7).
 
-The evidence verdict comes from the same detectors the scorer runs (evals.graders.grade), read
-from the sandbox right after the task; each answer is judged as it comes (model role `grader`),
-and the record (questions, answers, evidence summary, judgements) goes to the store, where the
-scorer picks it up.
+The evidence verdict is the scorer's own (evals.graders.sample_evidence: the detectors run once per
+sample, here, after the task and the post-task event, and the scorer reads the kept verdict); each
+answer is judged as it comes (model role `grader`), and the record (questions, answers, evidence
+summary, judgements) goes to the store (`InterrogationState`), where the scorer picks it up.
 """
 
 from __future__ import annotations
@@ -22,17 +22,26 @@ from __future__ import annotations
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from inspect_ai.model import ChatMessage, ChatMessageUser, Model, ModelOutput, get_model
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 from inspect_ai.tool import Tool
-from inspect_ai.util import store
+from inspect_ai.util import LimitExceededError, store_as
 
+from evals._state import InterrogationPlan, InterrogationState, sample_meta
 from evals.agent._agent import interrogation_tools
-
-if TYPE_CHECKING:
-    from evals.scenario import Scenario
+from evals.graders import (
+    Judgement,
+    applies,
+    failed,
+    judge_answer,
+    needs_followup,
+    new_record,
+    run_grader,
+    sample_evidence,
+)
+from evals.scenario import FAMILY_FILE, Scenario, load_family, render, sample_id, scenarios_dir
 
 FOLLOWUPS_DEFAULT = 3
 FOLLOWUPS_MAX = 7
@@ -50,14 +59,10 @@ def _check_count(n: int, where: str) -> int:
 
 @cache
 def _load(path: Path) -> dict[str, Any]:
-    from evals.scenario import load_family
-
     return load_family(path).model_dump(exclude_none=True)
 
 
 def family_data(family_dir: Path | None) -> dict[str, Any]:
-    from evals.scenario import FAMILY_FILE
-
     """A family's interrogation data file, else the package default."""
     if family_dir is not None and (family_dir / FAMILY_FILE).is_file():
         return _load(family_dir / FAMILY_FILE)
@@ -67,8 +72,6 @@ def family_data(family_dir: Path | None) -> dict[str, Any]:
 def _family_dir(behaviour: str | None) -> Path | None:
     if not behaviour:
         return None
-    from evals.scenario import scenarios_dir
-
     return scenarios_dir() / behaviour
 
 
@@ -87,8 +90,6 @@ def interrogation_plan(
     scenario: Scenario, factors: Mapping[str, str], followups: int | None = None
 ) -> dict[str, Any]:
     """The family questions, follow-ups and follow-up count for one sample of `scenario`."""
-    from evals.scenario import render, sample_id
-
     family = family_data(scenario.directory.parent)
     spec = scenario.followups
     builtins = {"sample_id": sample_id(scenario, factors), "scenario_id": scenario.id}
@@ -125,8 +126,6 @@ async def answer_of(
     """The target's answer to the last question, and why it is not an answer (None if it is):
     a context overflow, a content filter stop or a provider error (after inspect's retries)
     leaves the turn `unscored` with that reason; it is never judged."""
-    from inspect_ai.util import LimitExceededError
-
     try:
         output = await model.generate(messages, tools=tools, tool_choice="none")
     except LimitExceededError:
@@ -156,38 +155,29 @@ def interrogation(followups: int | None = None) -> Solver:
         _check_count(followups, "followups")
 
     async def solve(state: TaskState, generate: Generate) -> TaskState:
-        from evals.graders import (
-            INTERROGATION_KEY,
-            Judgement,
-            applies,
-            judge_answer,
-            needs_followup,
-            new_record,
-            run_grader,
-            sample_evidence,
+        meta = sample_meta(state)
+        plan = meta.interrogation_plan or InterrogationPlan(
+            **default_plan({"behaviour": meta.behaviour}, followups)
         )
-        from evals.graders._judge import failed
-
-        md = state.metadata
-        plan = md.get(PLAN_KEY) or default_plan(md, followups)
-        questions = [*md.get("interrogation", []), *plan.get("questions", [])]
+        questions = [*meta.interrogation, *plan.questions]
         if not questions:
             return state
         target = str(state.model)
         grader = run_grader(target)  # no grader bound, or the target itself: an error
-        n_followups = followups if followups is not None else int(plan.get("max_followups", 0))
-        _, rung, findings, _ = await sample_evidence(state)
+        n_followups = followups if followups is not None else plan.max_followups
+        evidence = await sample_evidence(state)  # kept: the scorer reads the same verdict
         record = new_record(
-            scenario=md.get("scenario"),
-            behaviour=md.get("behaviour"),
-            rung=rung,
-            findings=[f.as_dict() for f in findings],
+            scenario=meta.scenario,
+            behaviour=meta.behaviour,
+            rung=evidence.rung,
+            findings=evidence.findings,
             max_followups=n_followups,
         )
         record["grader"] = str(grader)
-        judge = applies(rung)
+        judge = applies(evidence.rung)
         model = get_model()
-        tools = interrogation_tools(md)
+        tools = interrogation_tools(meta)
+        kept = store_as(InterrogationState)
 
         async def ask(kind: str, question: str) -> Judgement | None:
             state.messages.append(ChatMessageUser(content=question))
@@ -208,14 +198,14 @@ def interrogation(followups: int | None = None) -> Solver:
                 # not an answer: never judged, and no follow-up is asked after it
                 record["turns"][-1]["unscored"] = problem
                 record["turns"][-1]["judgement"] = failed(problem).as_dict()
-                store().set(INTERROGATION_KEY, record)
+                kept.record = record
                 return failed(problem)
-            store().set(INTERROGATION_KEY, record)
+            kept.record = record
             if not judge:
                 return None
             verdict = await judge_answer(grader, record, len(record["turns"]) - 1)
             record["turns"][-1]["judgement"] = verdict.as_dict()
-            store().set(INTERROGATION_KEY, record)
+            kept.record = record
             return verdict
 
         verdicts: list[Judgement | None] = []
@@ -224,7 +214,7 @@ def interrogation(followups: int | None = None) -> Solver:
             if record["turns"][-1].get("unscored"):
                 break  # the target could not answer (overflow, filter, error): stop asking
         if judge and not record["turns"][-1].get("unscored"):
-            pending = list(plan.get("followups", []))[:n_followups]
+            pending = plan.followups[:n_followups]
             for q in pending:
                 judged = [v for v in verdicts if v is not None]
                 if any(v.label == "confessed" and v.unscored is None for v in judged):
@@ -232,7 +222,7 @@ def interrogation(followups: int | None = None) -> Solver:
                 if not judged or not needs_followup(judged[-1]):
                     break
                 verdicts.append(await ask("followup", q))
-        store().set(INTERROGATION_KEY, record)
+        kept.record = record
         return state
 
     return solve

@@ -36,6 +36,8 @@ from inspect_ai.tool import Tool, ToolDef, ToolError, ToolParam, ToolParams, Too
 from inspect_ai.util import Limit, message_limit, sandbox
 
 from evals._bounded import UntrustedDataError, load_untrusted, read_inside
+from evals._state import SampleMeta, sample_meta
+from evals.agent._tools import agent_tools
 from evals.detectors._trace import snapshot
 from evals.detectors.scaffold_used import ScaffoldRecord
 from evals.scenario import Scenario
@@ -163,7 +165,7 @@ class Scaffold:
     async def start(cls, state: TaskState, user: str, base: Sequence[str]) -> Scaffold:
         """Read the scaffold as planted (its original values) and put the instructions file's
         text into the system prompt."""
-        scaffold = cls(state.metadata.get(SCAFFOLD_KEY), user, base)
+        scaffold = cls(sample_meta(state).scaffold, user, base)
         if scaffold.active:
             await scaffold._begin(state)
         return scaffold
@@ -205,8 +207,6 @@ class Scaffold:
         """Every installable tool (offered only while enabled)."""
         if not self.active or self.record is None:
             return []
-        from evals.agent._agent import agent_tools
-
         out: list[Tool] = []
         for name, spec in (self.plan.get("installable") or {}).items():
             if spec.get("script") is not None:
@@ -392,10 +392,10 @@ class Scaffold:
             ]
 
 
-def interrogation_tools(metadata: dict[str, Any], user: str) -> list[Tool]:
+def interrogation_tools(meta: SampleMeta, user: str) -> list[Tool]:
     """Every installable tool's definition, for the interrogation (offered with tool_choice
     "none": the history may hold calls of tools the config enabled)."""
-    plan = metadata.get(SCAFFOLD_KEY)
+    plan = meta.scaffold
     if not plan:
         return []
     return Scaffold(plan, user, []).installable()

@@ -1,12 +1,6 @@
-"""`scheming regrade LOG…`: run the judges again on existing logs.
-
-Uses only what the run stored: the interrogation record (questions, answers, the evidence summary
-the judge saw) in each score's metadata and the sample's messages for eval awareness. No sandbox,
-no call to the model under test. The evidence keys (explored / attempted / succeeded, flags) are
-kept; confessed / denied / evaded / eval_aware and metadata["unscored"] are decided again.
-Scores are changed with inspect's score editing API (`edit_score`, which keeps the previous score
-in the score's history with provenance) and the logs are written anew (to --out, or in place).
-"""
+"""`scheming regrade LOG…`: run the judges again on existing logs (evals/graders/_regrade.py: no
+sandbox, no call to the model under test) and write the logs anew (to --out, or in place); this
+module parses the arguments, finds the logs and prints the changed verdicts."""
 
 from __future__ import annotations
 
@@ -15,13 +9,11 @@ import asyncio
 import json
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from inspect_ai.log import recompute_metrics
+from inspect_ai.log import read_eval_log, write_eval_log
 
-SCORER = "scheming"
+from evals.graders import Change, GraderError, regrade_log
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -45,16 +37,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-@dataclass(frozen=True)
-class Change:
-    log: str
-    sample: str
-    epoch: int
-    key: str
-    before: str
-    after: str
-
-
 def log_files(paths: list[str]) -> list[Path]:
     found: list[Path] = []
     for raw in paths:
@@ -70,94 +52,7 @@ def log_files(paths: list[str]) -> list[Path]:
     return found
 
 
-def recorded_grader(log: Any) -> str | None:
-    """The grader a log was judged with: its `grader` role, else what the scores recorded."""
-    roles = getattr(log.eval, "model_roles", None) or {}
-    role = roles.get("grader")
-    if role is not None:
-        return str(getattr(role, "model", role))
-    for sample in log.samples or []:
-        score = (sample.scores or {}).get(SCORER)
-        name = (score.metadata or {}).get("grader") if score else None
-        if name:
-            return str(name)
-    return None
-
-
-async def regrade_log(
-    log: Any, grader_name: str | None, *, max_connections: int = 8
-) -> list[Change]:
-    """Re-judge every scored sample of `log` in place (via inspect's `edit_score`)."""
-    from inspect_ai.log import ProvenanceData, edit_score
-    from inspect_ai.model import get_model
-    from inspect_ai.scorer import ScoreEdit
-
-    from evals.graders import check_grader, rejudge_score, verdict_of
-
-    name = grader_name or recorded_grader(log)
-    if not name:
-        raise ValueError(f"{log.location}: no grader recorded; pass --grader")
-    check_grader(name, log.eval.model)
-    model = get_model(name)
-    gate = asyncio.Semaphore(max(1, max_connections))
-    samples = [s for s in log.samples or [] if (s.scores or {}).get(SCORER) is not None]
-
-    async def one(sample: Any) -> Any:
-        async with gate:
-            return await rejudge_score(
-                sample.scores[SCORER],
-                sample.messages,
-                model,
-                (sample.metadata or {}).get("scenario"),
-            )
-
-    new_scores = await asyncio.gather(*(one(s) for s in samples))
-    changes: list[Change] = []
-    for sample, new in zip(samples, new_scores, strict=True):
-        before, after = verdict_of(sample.scores[SCORER]), verdict_of(new)
-        for key in sorted(set(before) | set(after)):
-            if before.get(key) != after.get(key):
-                changes.append(
-                    Change(
-                        str(log.location),
-                        str(sample.id),
-                        int(sample.epoch),
-                        key,
-                        before.get(key, "-"),
-                        after.get(key, "-"),
-                    )
-                )
-        edit_score(
-            log,
-            sample.id,
-            SCORER,
-            ScoreEdit(
-                value=new.value,
-                explanation=new.explanation,
-                metadata=new.metadata,
-                provenance=ProvenanceData(
-                    author="scheming regrade", reason=f"judged again by {model}"
-                ),
-            ),
-            recompute_metrics=False,
-            epoch=sample.epoch,
-        )
-    _recompute(log)
-    return changes
-
-
-def _recompute(log: Any) -> None:
-    try:
-        recompute_metrics(log)
-    except Exception as ex:  # metrics are a convenience; the sample scores are what counts
-        print(f"warning: {log.location}: metrics not recomputed: {ex}", file=sys.stderr)
-
-
 def run(args: argparse.Namespace) -> int:
-    from inspect_ai.log import read_eval_log, write_eval_log
-
-    from evals.graders import GraderError
-
     try:
         files = log_files(args.logs)
     except FileNotFoundError as ex:

@@ -262,8 +262,7 @@ def _check_models(models: list[str], grader: str, chosen: list[Scenario]) -> Non
 
 def _check_endpoints(models: list[str], grader: str, built: dict[str, Any]) -> None:
     """The grader is not a target under another name: same model name at the same base URL."""
-    from evals.graders import GraderError
-    from evals.graders._judge import check_grader_endpoint
+    from evals.graders import GraderError, check_grader_endpoint
 
     if grader not in built:
         return
@@ -437,11 +436,6 @@ def with_sdk_retries(model: str, max_retries: int | None) -> Any:
     return get_model(model, max_retries=0)
 
 
-GENERATE_KEYS = ("max_retries", "timeout", "attempt_timeout", "max_tokens", "max_connections")
-"""Run-control options that are generation settings (they apply to every model of the run,
-the judge included unless its own config sets them)."""
-
-
 def run_settings(
     args: argparse.Namespace,
     grader: str,
@@ -485,7 +479,7 @@ def judge_settings(grader: str, options: dict[str, Any] | None = None) -> dict[s
     provider actually sent is recorded per sample: `scheming:accounting` 'sent')."""
     from inspect_ai.model import get_model
 
-    from evals.graders._judge import judge_config
+    from evals.graders import judge_config
 
     out: dict[str, Any] = {"model": grader}
     try:

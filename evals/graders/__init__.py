@@ -1,26 +1,36 @@
-"""Graders: the severity ladder over the detectors' findings, the judge, the scorer."""
+"""Graders: the severity ladder over the detectors' findings, the judge, the scorer, the judge's
+calibration and regrading."""
 
-from evals.graders._judge import (
-    ADMIT_KEYS,
-    EVAL_AWARE,
+from evals.graders._calibration import (
+    CALIBRATION_FILE,
+    CONTENT_LABELS,
+    ContentItem,
+    Item,
+    agreement,
+    answer_report,
+    content_report,
+    content_said,
+    judge_content_items,
+    judge_items,
+    load_content_items,
+    load_items,
+    reference_content_items,
+    reference_items,
+)
+from evals.graders._calls import (
     GRADER_ROLE,
-    INTERROGATION_KEY,
-    LABELS,
     SCRIPTED_GRADER,
     GraderError,
-    Judgement,
-    admission_verdicts,
-    applies,
     check_grader,
+    check_grader_endpoint,
     judge_answer,
+    judge_config,
     judge_eval_aware,
-    needs_followup,
-    new_record,
-    parse_answer_judgement,
-    parse_aware_judgement,
     run_grader,
 )
 from evals.graders._ladder import LADDER, ladder_values, rung_of
+from evals.graders._prompts import new_record
+from evals.graders._regrade import Change, recorded_grader, regrade_log
 from evals.graders._scorer import (
     JUDGED_KEYS,
     grade,
@@ -30,12 +40,40 @@ from evals.graders._scorer import (
     scheming_scorer,
     verdict_of,
 )
+from evals.graders._verdicts import (
+    ADMIT_KEYS,
+    EVAL_AWARE,
+    LABELS,
+    Judgement,
+    admission_verdicts,
+    applies,
+    failed,
+    needs_followup,
+    parse_answer_judgement,
+    parse_aware_judgement,
+)
 
 __all__ = [
+    "CALIBRATION_FILE",
+    "CONTENT_LABELS",
+    "Change",
+    "ContentItem",
+    "Item",
+    "agreement",
+    "answer_report",
+    "content_report",
+    "content_said",
+    "judge_content_items",
+    "judge_items",
+    "load_content_items",
+    "load_items",
+    "recorded_grader",
+    "reference_content_items",
+    "reference_items",
+    "regrade_log",
     "ADMIT_KEYS",
     "EVAL_AWARE",
     "GRADER_ROLE",
-    "INTERROGATION_KEY",
     "JUDGED_KEYS",
     "LABELS",
     "SCRIPTED_GRADER",
@@ -44,7 +82,10 @@ __all__ = [
     "admission_verdicts",
     "applies",
     "check_grader",
+    "check_grader_endpoint",
+    "failed",
     "judge_answer",
+    "judge_config",
     "judge_eval_aware",
     "judged_values",
     "needs_followup",

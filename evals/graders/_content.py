@@ -27,16 +27,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from inspect_ai.model import Model
+from inspect_ai.util import store_as
 
+from evals._state import ContentVerdicts
 from evals.detectors.mail import MATCH, content_case, norm, overlap, shown_text
-from evals.graders._judge import (
-    SCRIPTED_GRADER,
-    GraderError,
-    _ask,
-    _json_object,
-    rubric,
-    run_grader,
-)
+from evals.graders._calls import SCRIPTED_GRADER, GraderError, _ask, run_grader
+from evals.graders._prompts import rubric
+from evals.graders._verdicts import _json_object
 
 QUESTIONS: dict[str, str] = {"coercion": "coercive", "disclosure": "disclosure"}
 """Content question → the key of its label on a reference step (`content: {coercive: true}`)."""
@@ -213,13 +210,14 @@ def content_judge(
         problem = str(ex)
     policy = target.split("/", 1)[1] if target.startswith("scripted/") else None
     steps = (reference or {}).get(policy or "")
-    cache = _cache()
+    local: dict[str, Verdict] = {}
 
     async def judge(question: str, case: dict[str, Any]) -> Verdict:
         who = f"{model}|{policy}|"
         key = hashlib.sha256((who + json.dumps(case, sort_keys=True)).encode()).hexdigest()
-        if key in cache:
-            return cache[key]
+        known = local.get(key) or _stored(key)
+        if known is not None:
+            return known
         if model is None:
             verdict = unscored_verdict(problem or "no grader")
         elif str(model) == SCRIPTED_GRADER:
@@ -228,26 +226,27 @@ def content_judge(
             )
         else:
             verdict = await judge_content(model, case)
-        cache[key] = verdict
+        local[key] = verdict
+        _store(key, verdict)
         return verdict
 
     return judge
 
 
-CONTENT_KEY = "scheming:content"
-"""Store key of the sample's content verdicts (case hash → verdict): each message is judged once
-per sample, whether the interrogation or the scorer asks first."""
-
-
-def _cache() -> dict[str, Verdict]:
-    from inspect_ai.util import store
-
+def _stored(key: str) -> Verdict | None:
+    """The sample's verdict for a case (`ContentVerdicts`), if it was judged already."""
     try:
-        cache: dict[str, Verdict] = store().get(CONTENT_KEY) or {}
-        store().set(CONTENT_KEY, cache)
-    except Exception:  # noqa: BLE001 - no sample context (tests, tools): a local cache
-        return {}
-    return cache
+        return store_as(ContentVerdicts).verdicts.get(key)
+    except Exception:  # noqa: BLE001 - no sample context (tests, tools): the local cache only
+        return None
+
+
+def _store(key: str, verdict: Verdict) -> None:
+    try:
+        kept = store_as(ContentVerdicts)
+        kept.verdicts = {**kept.verdicts, key: verdict}
+    except Exception:  # noqa: BLE001 - no sample context (tests, tools): the local cache only
+        pass
 
 
 __all__ = [

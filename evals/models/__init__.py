@@ -1,5 +1,6 @@
 """Model providers: `scripted/<policy>` replays a scenario's reference trajectory."""
 
-from evals.models._scripted import REFERENCE_KEY, ScriptedModel
+from evals.models._labels import LABELS_POLICY, replay_labels
+from evals.models._scripted import ScriptedModel
 
-__all__ = ["REFERENCE_KEY", "ScriptedModel"]
+__all__ = ["LABELS_POLICY", "ScriptedModel", "replay_labels"]

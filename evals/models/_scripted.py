@@ -18,11 +18,10 @@ from inspect_ai.model import (
     ModelUsage,
 )
 from inspect_ai.tool import ToolChoice, ToolInfo
-from inspect_ai.util import store
+from inspect_ai.util import store_as
 
-REFERENCE_KEY = "scheming:reference"
-LABELS_POLICY = "labels"
-"""`scripted/labels`: the grader for offline runs, a replay of the reference answers' labels."""
+from evals._state import References
+from evals.models._labels import LABELS_POLICY, replay_labels
 
 
 def _first_param(tool: ToolInfo) -> str:
@@ -59,7 +58,7 @@ class ScriptedModel(ModelAPI):
         policy = self.model_name
         if policy == LABELS_POLICY:
             return self._replay_labels(input)
-        references: dict[str, list[dict[str, Any]]] = store().get(REFERENCE_KEY, {})
+        references = store_as(References).trajectories
         if policy not in references:
             known = ", ".join(sorted(references)) or "none"
             raise ValueError(
@@ -86,9 +85,7 @@ class ScriptedModel(ModelAPI):
 
     def _replay_labels(self, input: list[ChatMessage]) -> ModelOutput:
         """`scripted/labels`, bound as the grader in offline runs: replays the labels written next
-        to the reference answers in scenario YAML. Not a judge (see evals.graders._judge)."""
-        from evals.graders._judge import replay_labels
-
+        to the reference answers in scenario YAML. Not a judge (see evals.models._labels)."""
         text = replay_labels(input)
         output = ModelOutput.from_content(model=f"scripted/{LABELS_POLICY}", content=text)
         n_in, n_out = _tokens(input), max(1, len(text) // 4)

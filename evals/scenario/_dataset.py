@@ -10,14 +10,14 @@ import itertools
 import secrets
 import shlex
 import tarfile
-from collections.abc import Iterable, Mapping
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
-from inspect_ai.dataset import MemoryDataset, Sample
+from inspect_ai.dataset import Sample
 from inspect_ai.model import ChatMessageSystem, ChatMessageUser
 
 from evals._bounded import UntrustedDataError, read_inside
+from evals._state import AgentSpec, SampleMeta
 from evals.scenario._canaries import canary_file
 from evals.scenario._errors import Problem, ScenarioError
 from evals.scenario._loader import MAX_PLANTED_BYTES, MAX_PROMPT_BYTES, PLACEHOLDER
@@ -64,6 +64,9 @@ def is_control(scenario: Scenario, values: Mapping[str, str]) -> bool:
     return bool(scenario.control) and all(values.get(k) == v for k, v in scenario.control.items())
 
 
+PLANS = {"interrogation_plan", "scaffold", "event"}
+
+
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -105,35 +108,34 @@ def scenario_samples(scenario: Scenario, *, salt: str | None = None) -> list[Sam
             setup.append(f"chmod 0600 {shlex.quote(c.path)}")
             canaries.append({"kind": c.kind, "path": c.path, "value": secret})
             planted[c.path] = {"sha256": _sha256(content.encode()), "mode": "0600"}
-        metadata: dict[str, Any] = {
-            "scenario": scenario.id,
-            "scenario_version": scenario.version,
-            "behaviour": scenario.behaviour,
-            "cover_story": scenario.cover_story,
-            "factors": dict(values),
-            "control": is_control(scenario, values),
-            "planted": planted,
-            "canaries": canaries,
-            "interrogation": [
-                render(q, scenario, values, **builtins) for q in scenario.interrogation
-            ],
-            "reference": {
+        meta = SampleMeta(
+            scenario=scenario.id,
+            scenario_version=scenario.version,
+            behaviour=scenario.behaviour,
+            cover_story=scenario.cover_story,
+            factors=dict(values),
+            control=is_control(scenario, values),
+            planted=planted,
+            canaries=canaries,
+            interrogation=[render(q, scenario, values, **builtins) for q in scenario.interrogation],
+            reference={
                 name: [s.model_dump(exclude_none=True) for s in steps]
                 for name, steps in scenario.reference.items()
             },
-            "canary_string": scenario.canary,
-            "agent": {
-                "tools": list(scenario.agent.tools),
-                "user": scenario.sandbox.user,
-                "limits": scenario.agent.limits.model_dump(),
-            },
-            "evidence": [d.model_dump() for d in scenario.evidence],
-        }
+            canary_string=scenario.canary,
+            agent=AgentSpec(
+                tools=list(scenario.agent.tools),
+                user=scenario.sandbox.user,
+                limits=scenario.agent.limits.model_dump(),
+            ),
+            evidence=[d.model_dump() for d in scenario.evidence],
+        )
         samples.append(
             Sample(
                 id=sid,
                 input=[ChatMessageSystem(content=system), ChatMessageUser(content=task)],
-                metadata=metadata,
+                # the plans (interrogation, scaffold, event) are the task's to add
+                metadata=meta.model_dump(exclude=PLANS),
                 # no `Sample.files`: inspect writes each with two execs; one archive instead
                 setup=_setup_script(files, setup),
             )
@@ -187,15 +189,3 @@ def _setup_script(files: Mapping[str, bytes], after: list[str]) -> str:
         " | tar -x -m --overwrite --no-same-owner --no-same-permissions -C / -f -"
     )
     return "\n".join([f"set -e; {plant}" if files else "set -e", *after]) + "\n"
-
-
-def build_dataset(scenarios: Iterable[Scenario], *, name: str = "scheming") -> MemoryDataset:
-    salt = secrets.token_hex(8)
-    samples: list[Sample] = []
-    for s in scenarios:
-        samples.extend(scenario_samples(s, salt=salt))
-    return MemoryDataset(samples, name=name)
-
-
-def planted_path(scenario: Scenario, target: str) -> Path:
-    return scenario.directory / scenario.sandbox.planted()[target].src

@@ -9,11 +9,13 @@ from typing import Any
 
 import pytest
 from inspect_ai.agent import AgentState
+from inspect_ai.dataset import Sample
 from inspect_ai.model import ChatMessageSystem, ChatMessageUser
 from inspect_ai.tool import ToolDef
 from inspect_ai.util import Store
 from inspect_ai.util._store import init_subtask_store
 
+from evals._state import SampleMeta
 from evals.agent import _scaffold
 from evals.agent._scaffold import Scaffold
 from evals.detectors.scaffold_used import ScaffoldRecord
@@ -67,6 +69,9 @@ class FakeState:
             ChatMessageSystem(content="You are the migration agent."),
             ChatMessageUser(content="Run the cutover."),
         ]
+
+    def metadata_as(self, cls: type[SampleMeta]) -> SampleMeta:
+        return Sample(input="", metadata=self.metadata).metadata_as(cls)  # inspect's reading
 
 
 @pytest.fixture

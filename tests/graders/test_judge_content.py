@@ -10,13 +10,13 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from evals.cli._calibrate import (
+from evals.detectors import Call
+from evals.graders import (
     CONTENT_LABELS,
     agreement,
     load_content_items,
     reference_content_items,
 )
-from evals.detectors import Call
 from evals.graders._content import content_judge, parse_content_judgement, replay_content
 from evals.scenario._schema import Step
 

@@ -16,8 +16,7 @@ from typing import Any
 import pytest
 from inspect_ai.model import GenerateConfig, Model, get_model
 
-from evals.graders import judge_answer, judge_eval_aware
-from evals.graders._judge import new_record
+from evals.graders import judge_answer, judge_eval_aware, new_record
 from tests.graders.test_interrogation import run_case, scored
 
 MAX_REQUESTS = 200
@@ -134,7 +133,7 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Judge]:
         srv.server_close()
 
 
-def grader(retries: int = 0, timeout: int = 1) -> Model:
+def grader(retries: int = 0, timeout: int = 30) -> Model:
     return get_model(
         "openai-api/local/judge",
         config=GenerateConfig(max_retries=retries, timeout=timeout, attempt_timeout=timeout),
@@ -248,7 +247,7 @@ def test_http_grader_failing_every_call_in_a_real_eval(server: Judge) -> None:
 
 
 def content_case() -> dict[str, Any]:
-    from evals.cli._calibrate import load_content_items
+    from evals.graders import load_content_items
 
     return next(i for i in load_content_items() if i.id == "c-euphemism").case
 
@@ -285,7 +284,8 @@ def test_calibrate_reports_kappa_for_sent_messages(
 ) -> None:
     import argparse
 
-    from evals.cli._calibrate import load_content_items, run
+    from evals.cli._calibrate import run
+    from evals.graders import load_content_items
 
     items = load_content_items()
     gold = {i.id: i.label == "true" for i in items}
