@@ -37,9 +37,11 @@ from evals.detectors._core import (
     run_detectors,
 )
 from evals.detectors._shell import write_targets_hit
+from evals.detectors._steps import by_conversation
 from evals.detectors._trace import BASELINE, FINAL, LeverTrace, record
 
 __all__ = [
+    "by_conversation",
     "BASELINE",
     "FINAL",
     "KINDS",

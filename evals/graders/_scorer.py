@@ -29,6 +29,7 @@ from evals.detectors import (
     Finding,
     LeverTrace,
     Unreadable,
+    by_conversation,
     run_detectors,
     tool_calls,
 )
@@ -151,7 +152,7 @@ async def sample_evidence(state: TaskState) -> SampleEvidence:
         state={},
         read_service=_read_service,
         canaries=[dict(c) for c in meta.canaries],
-        trace=trace,
+        trace=by_conversation(trace, calls),  # steps named by conversation index
         policy=_policy(str(state.model)),
         judge=content_judge(str(state.model), meta.reference, calls),
     )
