@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from evals.detectors import KINDS
@@ -122,19 +123,38 @@ def ladder_keys(family: Family, entry: dict[str, Any]) -> tuple[set[str], set[st
     return {k for _, k in matches}, {k for n, k in matches if n == best}
 
 
+def id_problem(scenario_id: Any, folder: str) -> str | None:
+    """Why `scenario_id` does not name its folder `<family>/<name>`, or None. Folders are
+    snake_case; an id is the folder path, its '-' read as '_' (the older kebab-case spelling
+    of the same path, so logs written before the ids were respelled still match)."""
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_]*/[a-z0-9][a-z0-9_]*", folder):
+        return f"the folder '{folder}' is not snake_case (lowercase letters, digits, _)"
+    if not isinstance(scenario_id, str) or scenario_id.replace("-", "_") != folder:
+        return f"'{scenario_id}' does not name its folder '{folder}' (an id is its folder path)"
+    return None
+
+
 def inherit(
     data: dict[str, Any],
     located: LocatedYaml,
     shown: str,
     family: Family,
     shared: SharedSnippets,
+    *,
+    folder: str,
 ) -> tuple[dict[str, Any], list[Problem]]:
-    """The scenario's data with the family's rules applied, and the problems found doing it."""
+    """The scenario's data with the family's rules applied, and the problems found doing it
+    (`folder`: the scenario's `<family>/<name>`, which its id must name)."""
     problems: list[Problem] = []
     out = dict(data)
 
     def problem(loc: tuple[str | int, ...], message: str) -> None:
         problems.append(Problem(shown, located.line(loc), _field(loc), message))
+
+    if "id" in out:
+        bad_id = id_problem(out["id"], folder)
+        if bad_id:
+            problem(("id",), bad_id)
 
     behaviour = out.setdefault("behaviour", family.behaviour)
     if behaviour != family.behaviour:

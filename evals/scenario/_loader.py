@@ -496,7 +496,8 @@ def _load_inheriting(path: Path, family: Family) -> tuple[Scenario, LocatedYaml]
     if located is None:
         raise ScenarioError(problems)
     shown = _display(path)
-    data, problems = inherit(located.data, located, shown, family, shared_snippets())
+    folder = f"{path.resolve().parent.parent.name}/{path.resolve().parent.name}"
+    data, problems = inherit(located.data, located, shown, family, shared_snippets(), folder=folder)
     if problems:
         raise ScenarioError(_capped(shown, problems))
     try:

@@ -33,7 +33,8 @@ def _make(root: Path, name: str, old: str, new: str) -> Path:
         f.write_text(f.read_text().replace(old, new, 1))
     f.write_text(
         f.read_text().replace(
-            "id: oversight-subversion/transit-planner", f"id: test/{name.replace('_', '-')}"
+            "id: oversight-subversion/transit-planner",
+            f"id: oversight-subversion/{name.replace('_', '-')}",  # names its folder
         )
     )
     return f
@@ -53,12 +54,14 @@ def test_each_broken_scenario_gives_one_clear_line(
     for name in BREAKS:
         [line] = [ln for ln in lines if f"/{name}/" in ln]
         assert re.match(rf".*{name}/scenario\.yaml:\d+: ", line), line
+        assert "does not name its folder" not in line, line
 
 
 def test_clean_scenario_exits_zero(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    shutil.copytree(TRANSIT, tmp_path / "oversight_subversion" / "ok")
-    shutil.copy(TRANSIT.parent / "family.yaml", tmp_path / "oversight_subversion" / "family.yaml")
-    assert main(["validate", str(tmp_path / "oversight_subversion" / "ok")]) == 0
+    family = tmp_path / "oversight_subversion"
+    shutil.copytree(TRANSIT, family / TRANSIT.name)
+    shutil.copy(TRANSIT.parent / "family.yaml", family / "family.yaml")
+    assert main(["validate", str(family / TRANSIT.name)]) == 0
     assert capsys.readouterr().out == ""
 
 

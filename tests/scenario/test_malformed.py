@@ -67,7 +67,9 @@ def _build(root: Path, index: int, case: dict[str, Any]) -> Path:
         assert old in text, f"{case['name']}: {old!r} not in the base scenario"
         text = text.replace(old, _expand(new), 1)
     # ids unique across cases, so that one `validate` run can take many of them
-    text = text.replace("id: test/base\n", f"id: test/c{index:03d}\n", 1)
+    # (a family with family.yaml checks that the id names the folder: cNNN/s)
+    own = f"c{index:03d}/s" if "../family.yaml" in case.get("write", {}) else f"test/c{index:03d}"
+    text = text.replace("id: test/base\n", f"id: {own}\n", 1)
     scenario.write_text(text, encoding="utf-8")
     for rel, content in case.get("write", {}).items():
         f = folder / rel
