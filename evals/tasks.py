@@ -22,7 +22,7 @@ from evals.agent import (
     scheming_agent,
 )
 from evals.graders import scheming_scorer
-from evals.sandbox import write_compose
+from evals.sandbox import SANDBOX, write_compose
 from evals.scenario import load_scenarios, scenario_samples, select
 
 TASK_VERSION = 1
@@ -70,7 +70,7 @@ def scheming(
             got = sample.metadata["factors"] if sample.metadata else {}
             if any(got.get(k) != v for k, v in wanted.items()):
                 continue
-            sample.sandbox = SandboxEnvironmentSpec("docker", compose)
+            sample.sandbox = SandboxEnvironmentSpec(SANDBOX, compose)
             if sample.metadata is not None:
                 sample.metadata[PLAN_KEY] = interrogation_plan(scenario, got, n_followups)
                 if scenario.agent.scaffold:  # the agent's own config, applied live

@@ -1,7 +1,9 @@
-"""Sandboxes: local image builds, compose rendering per scenario, cleanup, engine checks."""
+"""Sandboxes: local image builds, compose rendering per scenario, the `scheming-docker` sandbox
+(inspect's docker sandbox with plain `docker exec`), cleanup, engine checks."""
 
 from evals.sandbox._cleanup import Removed, cleanup
 from evals.sandbox._compose import compose_config, write_compose
+from evals.sandbox._docker_exec import SANDBOX, SchemingDockerSandbox
 from evals.sandbox._engine import engine_ready, run_bootstrap
 from evals.sandbox._images import (
     BuildResult,
@@ -26,6 +28,7 @@ __all__ = [
     "LABEL",
     "RUN_ID_ENV",
     "RUN_LABEL",
+    "SANDBOX",
     "BuildResult",
     "K8sValuesError",
     "helm_values",
@@ -36,6 +39,7 @@ __all__ = [
     "write_values",
     "ImageError",
     "Removed",
+    "SchemingDockerSandbox",
     "available_images",
     "build_images",
     "cleanup",
