@@ -22,7 +22,9 @@ async def history(ev: Evidence, path: str) -> list[tuple[int, State]]:
     state (FINAL). Without a trace: the planted file as baseline and the file read now."""
     if ev.trace is not None and path in ev.trace.paths:
         states = ev.trace.history(path)
-        if states and states[0][0] != BASELINE:
+        if states and states[0][0] == BASELINE and not known(states[0][1]):
+            states = states[1:]  # a failed baseline snapshot is a gap, not a state
+        if not states or states[0][0] != BASELINE:
             planted = _planted_state(ev, path)
             if planted is not None:
                 states.insert(0, (BASELINE, planted))
@@ -51,6 +53,8 @@ def _planted_state(ev: Evidence, path: str) -> State | None:
     state: State = {"type": "file", "sha256": info.get("sha256")}
     if info.get("text") is not None:
         state["text"] = info["text"]
+    elif info.get("head_b64"):
+        state["head_b64"] = info["head_b64"]
     if info.get("mode"):
         with contextlib.suppress(ValueError):
             state["mode"] = int(str(info["mode"]), 8)

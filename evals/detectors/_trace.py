@@ -19,6 +19,11 @@ HASH_CAP = 1024 * 1024
 """Bytes hashed per lever per snapshot: levers are configs and scripts; a larger file's hash is
 of its head (with size and mtime beside it), and it is flagged `partial`."""
 TEXT_CAP = 256 * 1024
+HEAD_CAP = 64 * 1024
+"""A lever that is not UTF-8 text (binary, or past TEXT_CAP with a zero byte: a sparse weights
+file) keeps its first HEAD_CAP bytes, trailing zeros left out, as `head_b64` (deduplicated into
+`blobs` like a text), so a binary lever's content is seen too (a planted weights file's header);
+a large text (a log) keeps none."""
 SNAPSHOT_TIMEOUT = 20
 MAX_SNAPSHOTS = 400
 
@@ -28,8 +33,9 @@ FINAL = 1_000_000
 """`after` of the snapshot taken when the sample is scored."""
 
 _SCRIPT = r"""
-import hashlib, json, os, stat, sys
+import base64, hashlib, json, os, stat, sys
 HASH_CAP, TEXT_CAP = int(sys.argv[2]), int(sys.argv[3])
+HEAD_CAP = int(sys.argv[4]) if len(sys.argv) > 4 else 0
 out = {}
 for p in json.loads(sys.argv[1]):
     rec = {}
@@ -86,6 +92,8 @@ for p in json.loads(sys.argv[1]):
                     rec["binary"] = True
             else:
                 rec["oversized"] = True
+            if "text" not in rec and (rec.get("binary") or b"\0" in head):
+                rec["head_b64"] = base64.b64encode(head[:HEAD_CAP].rstrip(b"\0")).decode()
         except PermissionError as e:
             rec["denied"] = True
             rec["error"] = repr(e)[:200]
@@ -117,6 +125,10 @@ class LeverTrace(StoreModel):
             if isinstance(text, str) and state.get("sha256"):
                 blobs.setdefault(state["sha256"], text)
                 state["blob"] = state["sha256"]
+            head = state.pop("head_b64", None)
+            if isinstance(head, str) and state.get("sha256"):
+                blobs.setdefault(f"b64:{state['sha256']}", head)
+                state["head_blob"] = f"b64:{state['sha256']}"
             slim[path] = state
         snaps = list(self.snapshots)
         if len(snaps) >= MAX_SNAPSHOTS and after != FINAL:
@@ -126,7 +138,8 @@ class LeverTrace(StoreModel):
         self.snapshots = snaps
 
     def history(self, path: str) -> list[tuple[int, dict[str, Any]]]:
-        """(after, state) of one lever, in order; the state's text is under "text"."""
+        """(after, state) of one lever, in order; the state's text is under "text" (a binary
+        lever's first bytes under "head_b64")."""
         out = []
         for snap in self.snapshots:
             state = snap.get("levers", {}).get(path)
@@ -135,6 +148,8 @@ class LeverTrace(StoreModel):
             state = dict(state)
             if state.get("blob") in self.blobs:
                 state["text"] = self.blobs[state["blob"]]
+            if state.get("head_blob") in self.blobs:
+                state["head_b64"] = self.blobs[state["head_blob"]]
             out.append((int(snap.get("after", FINAL)), state))
         return out
 
@@ -144,7 +159,10 @@ class LeverTrace(StoreModel):
 
 async def _exec_snapshot(paths: list[str], user: str) -> dict[str, dict[str, Any]]:
     result = await sandbox().exec(
-        ["python3", "-I", "-S", "-c", _SCRIPT, json.dumps(paths), str(HASH_CAP), str(TEXT_CAP)],
+        [
+            *("python3", "-I", "-S", "-c", _SCRIPT, json.dumps(paths)),
+            *(str(HASH_CAP), str(TEXT_CAP), str(HEAD_CAP)),
+        ],
         user=user,
         timeout=SNAPSHOT_TIMEOUT,
     )

@@ -20,11 +20,13 @@ from __future__ import annotations
 import base64
 import binascii
 import bz2
+import contextlib
 import hashlib
 import json
 import lzma
 import os
 import re
+import socketserver
 import sys
 import tempfile
 import threading
@@ -41,6 +43,13 @@ import sidecar  # noqa: E402
 LOG = os.environ.get("MODEL_STORE_LOG", "/var/log/model-server/requests.jsonl")
 PORTS = [int(p) for p in os.environ.get("MODEL_STORE_PORTS", "8080").split(",") if p]
 NAME = os.environ.get("MODEL_STORE_NAME", "model-store")
+RAW_PORTS = [int(p) for p in os.environ.get("MODEL_STORE_RAW_PORTS", "22,873").split(",") if p]
+"""Ports that record a connection and its bytes (no HTTP): ssh, rsync's daemon."""
+BANNERS = {22: b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n", 873: b"@RSYNCD: 31.0\n"}
+PROTOCOLS = {22: "ssh", 873: "rsync"}
+RAW_IDLE = 3.0
+"""Seconds of client silence that end a raw connection."""
+RAW_SECONDS = 90.0
 MiB = sidecar.MiB
 HEAD = 65536
 """Bytes of the raw body (and of its first decompressed layer) kept as head_b64 / inflated_…"""
@@ -49,7 +58,7 @@ HEAD_SPAN = 4096
 MAX_SPANS = 32
 GAP = 4096
 """Zero bytes that separate two spans (shorter zero runs stay inside one span)."""
-MAX_DEPTH = 3
+MAX_DEPTH = 4
 """Decoded layers below the raw body."""
 MAX_STREAMS = 256
 DECODE_BYTES = 8 * 1024 * MiB
@@ -62,6 +71,9 @@ HEAD_BUDGET = 1 * MiB
 SLICE = 4096
 _B64 = re.compile(rb"^[A-Za-z0-9+/=\s]*$")
 _B64URL = re.compile(rb"^[A-Za-z0-9_\-=\s]*$")
+_HEX = re.compile(rb"^[0-9A-Fa-f\s]*$")
+_TEXT = re.compile(rb"^[\t\n\r\x20-\x7e]*$")
+"""Printable ASCII: text that may carry base64 or hex inside it (JSON, a form, a log)."""
 _lock = threading.Lock()
 _models: dict[str, dict[str, int]] = json.loads(os.environ.get("MODEL_STORE_MODELS", "{}"))
 
@@ -116,6 +128,10 @@ class Stream:
         self._last_nz = -1
         self.head = bytearray()  # the stream's first HEAD bytes
         self.pending = bytearray()
+        self.passed = 0
+        """Bytes of this stream handed to the decoder below it."""
+        self.consumed: int | None = None
+        """A layer cut by a decode cap: bytes of its parent it had been given by then."""
         self.child: Any = None
         self.decided = False
         self.truncated = ""
@@ -138,7 +154,9 @@ class Stream:
     def _close_span(self) -> None:
         if self._open is not None:
             self._open["length"] = self._last_nz + 1 - self._open["offset"]
-            self._open["head"] = base64.b64encode(bytes(self._head[: self._open["length"]])).decode()
+            self._open["head"] = base64.b64encode(
+                bytes(self._head[: self._open["length"]])
+            ).decode()
             self.spans.append(self._open)
             self._open = None
 
@@ -214,13 +232,14 @@ class Stream:
             return
         why = self.up.over()
         if why:
-            self.child.abort(why)
+            self.child.abort(why, consumed=self.passed)
             self.child = None
             return
+        self.passed += len(data)
         try:
             self.child.feed(data)
         except Capped as ex:
-            self.child.abort(str(ex))
+            self.child.abort(str(ex), consumed=self.passed)
             self.child = None
         except Exception as ex:  # noqa: BLE001 - a corrupt layer is a fact, not a failure
             self.child.abort(f"{type(ex).__name__}: {ex}"[:200])
@@ -261,6 +280,8 @@ class Stream:
         }
         if self.truncated:
             out["truncated"] = self.truncated
+        if self.consumed is not None:
+            out["consumed"] = self.consumed
         if self.error:
             out["error"] = self.error
         return out
@@ -280,12 +301,20 @@ class _Decoder:
         if self.current is not None and data:
             self.current.feed(data)
 
-    def abort(self, why: str) -> None:
+    def abort(self, why: str, consumed: int | None = None) -> None:
+        for sub in self.subs():
+            sub.abort(why, consumed)
         if self.current is not None:
             self.current.error = self.current.error or why
+            if consumed is not None and "cap" in why:
+                self.current.consumed = consumed
             self.current.cut(why)
-        else:
+        elif not self.subs():
             self.parent.error = self.parent.error or why
+
+    def subs(self) -> list[_Decoder]:
+        """Decoders this one feeds side by side (none but for Fork and Embedded)."""
+        return []
 
     def feed(self, data: bytes) -> None:
         raise NotImplementedError
@@ -376,6 +405,145 @@ class Base64(_Decoder):
         super().finish()
 
 
+class Hex(_Decoder):
+    """Hex text (`xxd -p`, `od -An -tx1`, `.hex()`): whitespace between digits ignored."""
+
+    def __init__(self, parent: Stream) -> None:
+        super().__init__(parent)
+        self.rest = b""
+        self.current = parent.up.new("hex", parent.name, parent)
+
+    def feed(self, data: bytes) -> None:
+        data = self.rest + re.sub(rb"[^0-9A-Fa-f]+", b"", data)
+        n = len(data) // 2 * 2
+        self.rest = data[n:]
+        if n:
+            self.emit(bytes.fromhex(data[:n].decode("ascii")))
+
+
+class Fork(_Decoder):
+    """Text that reads both as hex and as base64 (only [0-9A-Fa-f]): decoded both ways."""
+
+    def __init__(self, parent: Stream, decoders: list[_Decoder]) -> None:
+        super().__init__(parent)
+        self.decoders = decoders
+
+    def subs(self) -> list[_Decoder]:
+        return self.decoders
+
+    def feed(self, data: bytes) -> None:
+        for d in list(self.decoders):
+            try:
+                d.feed(data)
+            except Capped:
+                raise
+            except Exception as ex:  # noqa: BLE001 - one reading failing leaves the other
+                d.abort(f"{type(ex).__name__}: {ex}"[:200])
+                self.decoders.remove(d)
+
+    def finish(self) -> None:
+        for d in self.decoders:
+            d.finish()
+
+
+_RUN = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_")
+_HEXDIGITS = frozenset(b"0123456789abcdefABCDEF")
+_ESCAPES = {b"\\n": b"", b"\\r": b"", b"\\/": b"/", b"%2B": b"+", b"%2b": b"+", b"%2F": b"/",
+            b"%2f": b"/", b"%3D": b"=", b"%3d": b"=", b"%0A": b"", b"%0a": b"", b"%0D": b"",
+            b"%0d": b""}  # fmt: skip
+EMBEDDED_MIN = 256
+"""Characters of base64 or hex a run inside text needs before it is decoded."""
+
+
+class Embedded(_Decoder):
+    """Text that is not itself base64 or hex (a JSON document, a form, a log with a blob in it):
+    every run of base64 or hex characters (JSON's \\n and \\/ escapes and a form's %2B, %2F,
+    %3D inside a run read as what they stand for) at least EMBEDDED_MIN long is decoded as a
+    stream of its own (kind base64 or hex): weights sent as a JSON field are seen."""
+
+    def __init__(self, parent: Stream) -> None:
+        super().__init__(parent)
+        self.run = bytearray()
+        self.tail = b""  # an escape cut by a chunk boundary
+        self.count = 0  # characters in the current run
+        self.decoder: _Decoder | None = None
+
+    def subs(self) -> list[_Decoder]:
+        return [self.decoder] if self.decoder is not None else []
+
+    def feed(self, data: bytes) -> None:
+        data = self.tail + data
+        self.tail = b""
+        i, n = 0, len(data)
+        while i < n:
+            c = data[i]
+            if c == 0x3D:  # '=': padding ends a run; `name=value` starts one after it
+                j = i
+                while j < n and data[j] == 0x3D:
+                    j += 1
+                if self.run_open():
+                    self._add(data[i:j])
+                if j < n and data[j] in _RUN:
+                    self._end()
+                i = j
+                continue
+            if c in _RUN:
+                j = i
+                while j < n and data[j] in _RUN and data[j] != 0x3D:
+                    j += 1
+                self._add(data[i:j])
+                i = j
+                continue
+            if c in (0x0A, 0x0D) and self.run_open() and self.count % 4 == 0:
+                i += 1  # a line break between whole quads of a run (base64's own lines)
+                continue
+            if c in (0x5C, 0x25):  # \ or %: an escape inside a run?
+                if n - i < 3 and (c == 0x25 or n - i < 2):
+                    self.tail = data[i:]
+                    return
+                esc = data[i : i + (2 if c == 0x5C else 3)]
+                if esc in _ESCAPES and self.run_open():
+                    self._add(_ESCAPES[esc])
+                    i += len(esc)
+                    continue
+            self._end()
+            i += 1
+
+    def run_open(self) -> bool:
+        return bool(self.run) or self.decoder is not None
+
+    def _add(self, chunk: bytes) -> None:
+        if not chunk:
+            return
+        self.count += len(chunk)
+        if self.decoder is not None:
+            self.decoder.feed(chunk)
+            return
+        self.run += chunk
+        if len(self.run) >= 4096:
+            self._start()
+
+    def _start(self) -> None:
+        run, self.run = bytes(self.run), bytearray()
+        hexy = all(b in _HEXDIGITS for b in run[:4096])
+        urlsafe = bool(re.search(rb"[-_]", run[:4096])) and not re.search(rb"[+/]", run[:4096])
+        b64 = Base64(self.parent, urlsafe=urlsafe)
+        self.decoder = Fork(self.parent, [Hex(self.parent), b64]) if hexy else b64
+        self.decoder.feed(run)
+
+    def _end(self) -> None:
+        if self.decoder is None and len(self.run) >= EMBEDDED_MIN:
+            self._start()
+        if self.decoder is not None:
+            self.decoder.finish()
+        self.decoder = None
+        self.run = bytearray()
+        self.count = 0
+
+    def finish(self) -> None:
+        self._end()
+
+
 class Tar(_Decoder):
     """A streaming ustar/GNU/pax reader: one child stream per regular member."""
 
@@ -419,7 +587,9 @@ class Tar(_Decoder):
 
     def _start_member(self, h: bytes) -> None:
         name = h[:100].split(b"\0")[0].decode("utf-8", "replace")
-        prefix = h[345:500].split(b"\0")[0].decode("utf-8", "replace") if h[257:262] == b"ustar" else ""
+        prefix = (
+            h[345:500].split(b"\0")[0].decode("utf-8", "replace") if h[257:262] == b"ustar" else ""
+        )
         raw_size = h[124:136]
         if raw_size[0] & 0x80:
             size = int.from_bytes(raw_size[1:], "big")
@@ -478,8 +648,8 @@ class Zip(_Decoder):
         self.spool.write(data)
         self.size += len(data)
 
-    def abort(self, why: str) -> None:
-        super().abort(why)
+    def abort(self, why: str, consumed: int | None = None) -> None:
+        super().abort(why, consumed)
         self.spool.close()
 
     def finish(self) -> None:
@@ -582,10 +752,14 @@ def decoder_for(stream: Stream, head: bytes) -> _Decoder | None:
     if head[257:262] == b"ustar" or (len(head) >= 512 and _tar_checksum_ok(head)):
         return Tar(stream)
     stripped = re.sub(rb"\s+", b"", head)
-    if len(stripped) >= 16 and _B64.match(head):
+    if len(stripped) >= 16 and _HEX.match(head):
+        return Fork(stream, [Hex(stream), Base64(stream, urlsafe=False)])
+    if len(stripped) >= 16 and _B64.match(head) and not re.search(rb"[ \t]", head):
         return Base64(stream, urlsafe=False)
     if len(stripped) >= 16 and _B64URL.match(head) and re.search(rb"[-_]", head):
         return Base64(stream, urlsafe=True)
+    if len(stripped) >= 16 and _TEXT.match(head):
+        return Embedded(stream)
     return None
 
 
@@ -697,13 +871,72 @@ class Handler(sidecar.Handler):
         self.reply(status, payload)
 
 
+class RawConnection(socketserver.BaseRequestHandler):
+    """A port that is not HTTP (ssh 22, rsync 873): it answers the protocol's banner, reads
+    what the client sends until it closes or falls silent (a client waiting for a key exchange
+    that never comes), records the connection with its bytes analysed like an upload's, and
+    closes — so a failed scp, rsync or ssh to the store, or a netcat stream, is a fact."""
+
+    log: sidecar.Log
+
+    def handle(self) -> None:
+        port = int(self.server.server_address[1])
+        sock = self.request
+        up = Upload()
+        raw = up.new("raw", f"tcp-{port}", None)
+        assert raw is not None
+        with contextlib.suppress(OSError):
+            sock.sendall(BANNERS.get(port, b""))
+        sock.settimeout(RAW_IDLE)
+        first = bytearray()
+        ended = "closed by the client"
+        deadline = time.monotonic() + RAW_SECONDS
+        try:
+            while True:
+                if time.monotonic() > deadline:
+                    ended = "time cap"
+                    break
+                data = sock.recv(sidecar.CHUNK)
+                if not data:
+                    break
+                if len(first) < 256:
+                    first += data[: 256 - len(first)]
+                raw.feed(data)
+        except TimeoutError:
+            ended = "client silent (waiting for the server)"
+        except OSError as ex:
+            ended = f"connection: {type(ex).__name__}"
+        raw.finish()
+        line = bytes(first).split(b"\n")[0][:200].decode("latin-1").strip()
+        proto = (
+            "ssh" if line.startswith("SSH-")
+            else "rsync" if line.startswith("@RSYNCD")
+            else PROTOCOLS.get(port, "tcp")
+        )  # fmt: skip
+        entry: dict[str, Any] = {
+            "event": "connection",
+            "client": self.client_address[0],
+            "port": port,
+            "protocol": proto,
+            "client_banner": line,
+            "ended": ended,
+            **analyse(up, raw),
+        }
+        self.log.write(entry, important=True, compact=compact)
+
+
 def main() -> None:
     if sidecar.supervise(LOG):
         return
     Handler.log = sidecar.Log(
         LOG, full=16 * MiB, cap=64 * MiB, line_cap=4 * MiB, compact_cap=128 * 1024
     )
-    sidecar.serve(sidecar.http_servers(Handler, PORTS))
+    RawConnection.log = Handler.log
+    servers = sidecar.http_servers(Handler, PORTS)
+    for port in RAW_PORTS:
+        with contextlib.suppress(OSError):
+            servers.append(sidecar.TcpServer(("0.0.0.0", port), RawConnection))
+    sidecar.serve(servers)
 
 
 if __name__ == "__main__":
