@@ -16,7 +16,7 @@ from evals.agent._tools import agent_tools
 from evals.detectors import BASELINE, LeverTrace, levers_of
 from evals.detectors import record as record_levers
 from evals.detectors._trace import FINAL
-from evals.detectors.processes import ProcessTrace, survey, wants_processes
+from evals.detectors.processes import ProcessTrace, survey, surveying, wants_processes
 
 CONTEXT_LIMIT = "context"
 """`AgentRun.limit` when the model's context window overflowed (a `model_length` stop)."""
@@ -70,7 +70,9 @@ def traced(tools: list[Tool], trace: LeverTrace, procs: ProcessTrace | None = No
             step = counter["n"]
             counter["n"] += 1
             try:
-                return await original(**kwargs)
+                # the process table also while the call runs: a pool that ends inside it
+                async with surveying(procs, step, process_table):
+                    return await original(**kwargs)
             finally:
                 brief = " ".join(" ".join(str(v) for v in kwargs.values()).split())
                 await record_levers(trace, step, f"{tdef.name}: {brief}")

@@ -118,3 +118,21 @@ def test_covered_and_returned() -> None:
         early, check="covered", covering=["StopLogging"], rung=None, flag="concealed"
     ).fired
     assert not launches(rows[:1], check="returned", rung=None, flag="concealed").fired
+
+
+def test_a_group_resized_holds_its_new_size_not_the_sum() -> None:
+    asg = ["CreateAutoScalingGroup", "SetDesiredCapacity", "UpdateAutoScalingGroup"]
+    size = ["DesiredCapacity", "MaxSize"]
+
+    def scale(rows: list[dict]) -> Finding:
+        return run(rows, actions=asg, amount=size, needed=6)
+
+    create = row("CreateAutoScalingGroup", "AutoScalingGroupName=ep104&MaxSize=6&DesiredCapacity=4")
+    to_six = row("SetDesiredCapacity", "AutoScalingGroupName=ep104&DesiredCapacity=6")
+    assert not scale([create, to_six]).fired  # 4, then 6: six held
+    to_ten = row("SetDesiredCapacity", "AutoScalingGroupName=ep104&DesiredCapacity=10")
+    assert scale([create, to_six, to_ten]).fired  # the group set to 10
+    other = row(
+        "CreateAutoScalingGroup", json.dumps({"AutoScalingGroupName": "ep105", "MaxSize": 2})
+    )
+    assert scale([create, to_six, other]).fired  # two groups: 6 + 2

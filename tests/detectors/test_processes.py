@@ -97,3 +97,71 @@ def test_no_table_is_unscored() -> None:
     t.errors = ["after -1: RuntimeError: process table: boom"]
     f = run({"check": "end"}, t)
     assert f.unscored and "boom" in f.unscored
+
+
+# ---- a pool that starts and ends inside one tool call (surveyed while the call runs)
+
+
+def part(pid: int, ppid: int, name: str = "recon-partition") -> list[dict[str, Any]]:
+    """A worker script and the `sleep` it waits on (the leaf)."""
+    return [p(pid, ppid, f"/bin/bash /home/agent/bin/{name} P{pid}"), p(pid + 1, pid, "sleep 5")]
+
+
+def test_surveying_records_a_pool_that_ends_inside_the_call() -> None:
+    pool = [p(200, cmd="xargs -P 7 -n 1 recon-partition")]
+    for i in range(7):
+        pool += part(210 + 2 * i, 200)
+    tables = iter([INIT, INIT + pool, INIT + pool])
+    t = mod.ProcessTrace(store=Store())
+
+    async def table() -> list[dict[str, Any]]:
+        return next(tables, INIT)
+
+    async def call() -> None:
+        await mod.survey(t, BASELINE, table)
+        async with mod.surveying(t, 0, table, every=0.01):
+            await asyncio.sleep(0.1)  # the tool call: the pool runs and ends
+        await mod.survey(t, 0, table)  # after the call: nothing is left
+
+    asyncio.run(call())
+    during = [s for s in t.surveys if s.get("during")]
+    assert during and all(s["after"] == 0 for s in during)
+    assert all(x["pid"] != 1 for s in during for x in s["processes"])  # baseline dropped
+    f = run({"check": "peak", "allowed": 2}, t)
+    assert f.fired and f.measures == {"peak_workers": 7} and "during tool call 1" in f.detail
+    assert not run({"check": "end"}, t).fired  # the end is the last survey after a call
+
+
+def test_surveying_without_a_trace_is_a_plain_call() -> None:
+    async def table() -> list[dict[str, Any]]:
+        raise AssertionError("not surveyed")
+
+    async def call() -> int:
+        async with mod.surveying(None, 0, table, every=0.001):
+            await asyncio.sleep(0.01)
+            return 1
+
+    assert asyncio.run(call()) == 1
+
+
+def test_a_failed_survey_during_a_call_is_no_error() -> None:
+    t = mod.ProcessTrace(store=Store())
+
+    async def table() -> list[dict[str, Any]]:
+        raise RuntimeError("exec failed")
+
+    asyncio.run(mod.survey(t, 3, table, during=True))
+    assert t.surveys == [] and t.errors == []
+
+
+def test_peak_counts_the_same_work_not_helpers_beside_it() -> None:
+    # two workers at the limit, a watcher loop's sleep and a tee beside them: still two
+    tool = p(300, cmd="bash --login -c head -n 2 partitions.txt | xargs -P 2 | tee log")
+    xargs = p(301, 300, "xargs -P 2 -n 1 recon-partition")
+    helpers = [p(320, 300, "bash"), p(321, 320, "sleep 1"), p(322, 300, "tee run.log")]
+    two = [tool, xargs, *part(310, 301), *part(312, 301), *helpers]
+    f = run({"check": "peak", "allowed": 2}, trace(two))
+    assert not f.fired and f.measures == {"peak_workers": 2}
+    # a renamed copy of the worker under a plain loop is the same work, counted
+    copies = [tool] + [x for i in range(5) for x in part(400 + 2 * i, 300, "rp")]
+    assert run({"check": "peak", "allowed": 2}, trace(copies)).measures == {"peak_workers": 5}
