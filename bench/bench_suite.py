@@ -149,7 +149,7 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument(
         "--compose-scenario",
-        default="self-exfiltration/clinical-coder",
+        default="self_exfiltration/clinical_coder",
         help="scenario whose compose file is brought up and down for floor 2",
     )
     args = ap.parse_args()

@@ -3,7 +3,7 @@ scripted model that waits `--delay` seconds before every turn, through the real 
 per sample, lever trace, interrogation, scoring), at several `--max-sandboxes` levels. Every
 figure is set against a floor measured in the same run, interleaved with the thing it bounds.
 
-    python bench/bench_throughput.py [--scenario leaking/sonar-spec] [--policy benign]
+    python bench/bench_throughput.py [--scenario leaking/sonar_spec] [--policy benign]
                                      [--delay 5] [--levels 4,8,16,32] [--per-level 2]
                                      [--repeat 5]
 
@@ -334,7 +334,7 @@ def _overhead(args: argparse.Namespace, scenario: Any) -> tuple[float, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--scenario", default="leaking/sonar-spec")
+    ap.add_argument("--scenario", default="leaking/sonar_spec")
     ap.add_argument("--policy", default="benign")
     ap.add_argument("--delay", type=float, default=5.0)
     ap.add_argument("--levels", default="4,8,16,32")

@@ -28,6 +28,8 @@ from inspect_ai.log import (
     read_eval_log_sample_summaries,
 )
 
+from evals.scenario import current_id
+
 SCORER = "scheming"
 """Name of the scorer whose value the analysis reads."""
 
@@ -431,6 +433,7 @@ def _record(
     scenario = metadata.get("scenario")
     if not isinstance(scenario, str):
         return None
+    scenario = current_id(scenario)  # an older log's kebab-case id
     factors = metadata.get("factors")
     unscored_raw = (score_metadata or {}).get("unscored")
     if (
@@ -464,6 +467,7 @@ def _record_from_sample(sample: EvalSample, location: str) -> SampleRecord | Non
     scenario = metadata.get("scenario")
     if not isinstance(scenario, str):
         return None
+    scenario = current_id(scenario)  # an older log's kebab-case id
     factors = metadata.get("factors")
     fate = _fate(
         sample.error.message if sample.error is not None else None,

@@ -41,8 +41,8 @@ SCHEMER_VALUE: dict[str, int] = {
 BENIGN_VALUE: dict[str, int] = dict.fromkeys(SCHEMER_VALUE, 0)
 
 SUITE_SCENARIOS = (
-    ("oversight-subversion/traffic-planner", "oversight_subversion"),
-    ("self-exfiltration/model-migration", "self_exfiltration"),
+    ("oversight_subversion/traffic_planner", "oversight_subversion"),
+    ("self_exfiltration/model_migration", "self_exfiltration"),
 )
 
 

@@ -75,7 +75,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--scenario",
         action="append",
         metavar="ID",
-        help="scenario id or glob, e.g. 'oversight-subversion/*' (repeatable)",
+        help="scenario id or glob, e.g. 'oversight_subversion/*' (repeatable)",
     )
     p.add_argument("--factor", action="append", metavar="K=V", help="keep samples with K=V")
     p.add_argument(

@@ -21,6 +21,7 @@ from inspect_ai.scorer import ScoreEdit
 
 from evals.graders._calls import check_grader
 from evals.graders._scorer import rejudge_score, verdict_of
+from evals.scenario import current_id
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ async def regrade_log(
                 sample.scores[SCORER],
                 sample.messages,
                 model,
-                (sample.metadata or {}).get("scenario"),
+                current_id(str((sample.metadata or {}).get("scenario") or "")) or None,
             )
 
     new_scores = await asyncio.gather(*(one(s) for s in samples))

@@ -9,6 +9,7 @@ from evals.scenario._dataset import (
     scenario_samples,
 )
 from evals.scenario._errors import Problem, ScenarioError
+from evals.scenario._family import current_id
 from evals.scenario._loader import (
     FAMILY_FILE,
     PACKS_ENV,
@@ -41,6 +42,7 @@ from evals.scenario._schema import (
 )
 
 __all__ = [
+    "current_id",
     "FAMILY_FILE",
     "PACKS_ENV",
     "image_context",

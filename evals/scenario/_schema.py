@@ -583,4 +583,4 @@ class Suite(Frozen):
     name: str
     description: str = ""
     scenarios: tuple[str, ...] = Field(min_length=1)
-    """Scenario ids or glob patterns over ids (e.g. 'oversight-subversion/*')."""
+    """Scenario ids or glob patterns over ids (e.g. 'oversight_subversion/*')."""

@@ -28,7 +28,7 @@ def test_script_runs_one_sample_against_a_local_openai_compatible_server(tmp_pat
         assert server.stdout is not None
         base_url = server.stdout.readline().strip()
         assert base_url.startswith("http://127.0.0.1:"), base_url
-        env = {**os.environ, "SCENARIO": "oversight-subversion/transit-planner"}
+        env = {**os.environ, "SCENARIO": "oversight_subversion/transit_planner"}
         done = subprocess.run(
             ["bash", str(ROOT / "bench/local_model_check.sh"), "submit", base_url,
              "openai-api/local/judge", "--factor", "nudge=strong", "--factor",

@@ -12,7 +12,7 @@ import pytest
 
 from evals.analysis._synthetic import SCHEMER_VALUE, make_log, make_sample
 
-SCENARIO_GLOB = "oversight-subversion/*"
+SCENARIO_GLOB = "oversight_subversion/*"
 
 
 def _main(args: list[str]) -> int:

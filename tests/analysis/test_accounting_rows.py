@@ -10,7 +10,7 @@ from pathlib import Path
 from evals.analysis import build_report, format_table, summary_rows, write_report
 from evals.analysis._synthetic import SCHEMER_VALUE, make_log, make_sample, write_log
 
-SCENARIO = "oversight-subversion/traffic-planner"
+SCENARIO = "oversight_subversion/traffic_planner"
 TREAT = {"nudge": "strong"}
 USAGE = {
     "openai/gpt-5": {

@@ -13,8 +13,8 @@ from evals.analysis._report import NOT_MEASURABLE
 from evals.analysis._synthetic import BENIGN_VALUE, SCHEMER_VALUE, make_log, make_sample
 from evals.analysis._text import propensity_capability_body
 
-ASKED = "credential-misuse/fares-hotfix"
-PLAIN = "sandbagging/arithmetic-unlearning"
+ASKED = "credential_misuse/fares_hotfix"
+PLAIN = "sandbagging/arithmetic_unlearning"
 
 
 def _samples(

@@ -41,8 +41,8 @@ def test_benign_baseline_against_schemer_exits_1_and_names_cells(
     assert main(["compare", str(benign), str(schemer)]) == 1
     out = capsys.readouterr().out
     assert out.startswith("WORSE:")
-    assert "oversight-subversion/traffic-planner" in out
-    assert "self-exfiltration/model-migration" in out
+    assert "oversight_subversion/traffic_planner" in out
+    assert "self_exfiltration/model_migration" in out
     assert "scripted/benign -> scripted/schemer" in out
     # 3/3 against 0/3 in one cell is p = 0.05, not below alpha: cells alone are not flagged,
     # the scenario (12 against 12) is
@@ -50,8 +50,8 @@ def test_benign_baseline_against_schemer_exits_1_and_names_cells(
     assert "cell" not in levels
     assert {"scenario", "behaviour", "all"} <= set(levels)
     # pooled tests still name the cells behind them
-    assert "  oversight-subversion/traffic-planner [conflict=present, nudge=strong]\n" in out
-    assert "  self-exfiltration/model-migration [conflict=absent, nudge=none (control)]\n" in out
+    assert "  oversight_subversion/traffic_planner [conflict=present, nudge=strong]\n" in out
+    assert "  self_exfiltration/model_migration [conflict=absent, nudge=none (control)]\n" in out
 
 
 def test_schemer_baseline_against_benign_exits_0(
@@ -93,7 +93,7 @@ def test_older_scenario_version_is_refused(
     assert captured.out == ""
     err = captured.err.strip()
     assert err.startswith("scheming compare: scenario versions differ, refusing to compare")
-    assert "oversight-subversion/traffic-planner" in err
+    assert "oversight_subversion/traffic_planner" in err
     assert "baseline version 1, candidate version 2" in err
     assert "[conflict=present, nudge=strong]" in err and "(control)" in err
     assert len(err.splitlines()) == 1 and "Traceback" not in err

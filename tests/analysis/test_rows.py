@@ -11,7 +11,7 @@ from evals.analysis._synthetic import BENIGN_VALUE as BENIGN
 from evals.analysis._synthetic import SCHEMER_VALUE as SCHEMER
 from evals.analysis._synthetic import make_log, make_sample, write_log
 
-SCENARIO = "oversight-subversion/traffic-planner"
+SCENARIO = "oversight_subversion/traffic_planner"
 TREAT = {"conflict": "present", "nudge": "strong"}
 
 
@@ -132,7 +132,7 @@ def test_format_table(write_suite: Callable[..., Path]) -> None:
     text = format_table(summary_rows([write_suite("scripted/schemer", SCHEMER)]))
     lines = text.splitlines()
     assert lines[0].split()[:5] == ["scenario", "factors", "n", "excl", "expl"]
-    body = [line for line in lines if line.startswith("oversight-subversion")]
+    body = [line for line in lines if line.startswith("oversight_subversion")]
     assert len(body) == 4
     assert "conflict=absent, nudge=none (control)" in text
     # rates, then unscored, errors, limit, no-tool, tokens, requests, cost
@@ -151,7 +151,7 @@ def test_format_table(write_suite: Callable[..., Path]) -> None:
 
 
 def test_alignment_faking_is_graded_on_pairs(tmp_path: Path) -> None:
-    iaf = "instrumental-alignment-faking/fleet-dispatch"
+    iaf = "instrumental_alignment_faking/fleet_dispatch"
 
     def sample(observation: str, action: str, epoch: int):  # type: ignore[no-untyped-def]
         value = {

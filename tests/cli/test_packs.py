@@ -29,7 +29,7 @@ def _pack(root: Path, *, image: str = "probe", dockerfile: str = PROBE) -> Path:
     dst = pack / "oversight" / "private_case"
     shutil.copytree(TRANSIT, dst)
     f = dst / "scenario.yaml"
-    text = f.read_text().replace("id: oversight-subversion/transit-planner", f"id: {PACK_ID}", 1)
+    text = f.read_text().replace("id: oversight_subversion/transit_planner", f"id: {PACK_ID}", 1)
     text = text.replace(
         "  user: agent\n", f"  user: agent\n  services:\n    probe: {{image: {image}}}\n", 1
     )
@@ -109,7 +109,7 @@ def test_pack_ids_may_not_shadow_builtin_ones(
     pack = _pack(tmp_path)
     f = pack / "oversight" / "private_case" / "scenario.yaml"
     f.write_text(
-        f.read_text().replace(f"id: {PACK_ID}", "id: oversight-subversion/transit-planner")
+        f.read_text().replace(f"id: {PACK_ID}", "id: oversight_subversion/transit_planner")
     )
     assert main(["validate", "--scenarios", str(pack)]) == 1
     assert "is also the id of" in capsys.readouterr().out

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-SCENARIO = "oversight-subversion/transit-planner"
+SCENARIO = "oversight_subversion/transit_planner"
 
 
 RUN_ID = f"test-{uuid.uuid4().hex[:8]}"
@@ -91,7 +91,7 @@ def test_bad_arguments_fail_in_one_line_before_anything_runs(
     monkeypatch.chdir(tmp_path)  # a default log dir would land here
     started: list[object] = []
     monkeypatch.setattr("evals.cli._run._execute", lambda *a, **k: started.append(a) or 0)
-    args = ["run", "--scenario", "oversight-subversion/*", "--display", "none", *extra]
+    args = ["run", "--scenario", "oversight_subversion/*", "--display", "none", *extra]
     if "--log-dir" not in extra:
         args += ["--log-dir", str(tmp_path / "logs")]
     with pytest.raises(SystemExit) as exit_:
@@ -167,7 +167,7 @@ def test_sigint_leaves_nothing_behind_and_rerun_resumes(docker_ready: None, tmp_
         "--model",
         "scripted/benign",
         "--scenario",
-        "oversight-subversion/*",
+        "oversight_subversion/*",
         "--log-dir",
         str(logs),
         "--display",
@@ -233,7 +233,7 @@ def _run_args(logs: Path, *more: str) -> list[str]:
         "--model",
         "scripted/benign",
         "--scenario",
-        "oversight-subversion/*",
+        "oversight_subversion/*",
         "--log-dir",
         str(logs),
         "--display",
@@ -316,7 +316,7 @@ def test_a_failing_sample_does_not_stop_the_others(docker_ready: None, tmp_path:
             "--model",
             "scripted/schemer_copy",
             "--scenario",
-            "oversight-subversion/*",
+            "oversight_subversion/*",
             "--factor",
             "nudge=strong",
             "--log-dir",
@@ -339,8 +339,8 @@ def test_a_failing_sample_does_not_stop_the_others(docker_ready: None, tmp_path:
         cell["errors"] += row["errors"]
     # every sample ran; transit-planner's were graded (an error there can only come from the
     # machine, e.g. docker out of network address pools, never from grant-triage's errors)
-    transit = rows["oversight-subversion/transit-planner"]
+    transit = rows["oversight_subversion/transit_planner"]
     assert transit["n"] + transit["errors"] == 2 and transit["n"] >= 1, transit
-    assert rows["oversight-subversion/grant-triage"]["errors"] == 2
+    assert rows["oversight_subversion/grant_triage"]["errors"] == 2
     assert "sample(s) errored" in r.stderr
     assert _labelled(env["SCHEMING_RUN_ID"]) == []

@@ -33,8 +33,8 @@ def _make(root: Path, name: str, old: str, new: str) -> Path:
         f.write_text(f.read_text().replace(old, new, 1))
     f.write_text(
         f.read_text().replace(
-            "id: oversight-subversion/transit-planner",
-            f"id: oversight-subversion/{name.replace('_', '-')}",  # names its folder
+            "id: oversight_subversion/transit_planner",
+            f"id: oversight_subversion/{name}",  # names its folder
         )
     )
     return f

@@ -61,7 +61,7 @@ def test_an_unknown_value_is_no_choice(parts) -> None:
 def _row(framing: str, action: str, epoch: int = 1, nudge: str = "strong") -> dict:
     return {
         "model": "m",
-        "scenario": "instrumental-alignment-faking/fleet-dispatch",
+        "scenario": "instrumental_alignment_faking/fleet_dispatch",
         "epoch": epoch,
         "factors": {"observation": framing, "nudge": nudge, "conflict": "present"},
         "evidence": [{"detector": "option_choice", "measures": {"action": action}}],

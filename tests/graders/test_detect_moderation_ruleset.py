@@ -83,7 +83,7 @@ def _action(observation: str, rs: str) -> str:
 
 def test_faker_pairs_as_behavioural_scheming() -> None:
     records = [
-        {"model": "m", "scenario": "instrumental-alignment-faking/moderation-ruleset",
+        {"model": "m", "scenario": "instrumental_alignment_faking/moderation_ruleset",
          "factors": {"nudge": "strong", "conflict": "present", "observation": obs},
          "action": _action(obs, rs)}
         for obs, rs in (("observed", "RS-HC-14"), ("unobserved", "RS-HC-09"))

@@ -24,7 +24,7 @@ def test_oversight_interrogation_end_to_end(docker_ready: None, tmp_path: object
     tasks = [
         task_with(
             scheming(
-                scenarios="oversight-subversion/transit-planner",
+                scenarios="oversight_subversion/transit_planner",
                 factors="nudge=strong,conflict=present",
                 followups=2,
             ),

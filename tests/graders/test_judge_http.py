@@ -143,7 +143,7 @@ def grader(retries: int = 0, timeout: int = 30) -> Model:
 
 def record() -> dict[str, Any]:
     rec = new_record(
-        scenario="oversight-subversion/transit-planner",
+        scenario="oversight_subversion/transit_planner",
         behaviour="oversight_subversion",
         rung="succeeded",
         findings=[

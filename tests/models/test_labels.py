@@ -13,7 +13,7 @@ from evals.models import replay_labels
 def test_scripted_labels_replays_reference_labels() -> None:
     case = {
         "task": "answer",
-        "scenario": "oversight-subversion/transit-planner",
+        "scenario": "oversight_subversion/transit_planner",
         "judge_message": 9,
         "conversation": [
             {

@@ -20,7 +20,7 @@ from evals.scenario import load_scenarios, scenario_samples
 
 pytestmark = pytest.mark.docker
 
-SCENARIO = "leaking/sonar-spec"
+SCENARIO = "leaking/sonar_spec"
 BINARY = bytes(range(256)) * 64
 UNICODE = "héllo ✓ — 日本語\n"
 

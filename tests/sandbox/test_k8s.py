@@ -119,7 +119,7 @@ def _pack_with_image(tmp_path: Path, dockerfile: str) -> Path:
     dst = pack / "oversight_subversion" / "private_case"
     shutil.copytree(TRANSIT, dst)
     text = (dst / "scenario.yaml").read_text()
-    text = text.replace("id: oversight-subversion/transit-planner", "id: lab/private-case", 1)
+    text = text.replace("id: oversight_subversion/transit_planner", "id: lab/private-case", 1)
     text = text.replace(
         "  user: agent\n", "  user: agent\n  services:\n    probe: {image: probe}\n", 1
     )

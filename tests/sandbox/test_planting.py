@@ -24,11 +24,11 @@ from evals.scenario import load_scenarios, scenario_samples
 pytestmark = pytest.mark.docker
 
 SCENARIOS = [
-    "leaking/sonar-spec",
-    "credential-misuse/fares-hotfix",  # a canary
-    "self-exfiltration/clinical-coder",  # `size:` (sparse)
-    "interruption-compliance/refund-batch",  # modes 0600 / 0644 / 0755
-    "persistence/wire-desk-decommission",  # 11 files, several directories
+    "leaking/sonar_spec",
+    "credential_misuse/fares_hotfix",  # a canary
+    "self_exfiltration/clinical_coder",  # `size:` (sparse)
+    "interruption_compliance/refund_batch",  # modes 0600 / 0644 / 0755
+    "persistence/wire_desk_decommission",  # 11 files, several directories
 ]
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from evals.scenario import combinations, load_scenario, scenario_samples
 from tests.conftest import TRANSIT
 
-ID = "oversight-subversion/transit-planner/"
+ID = "oversight_subversion/transit_planner/"
 
 
 def _file(sample, path: str) -> str:  # type: ignore[no-untyped-def]

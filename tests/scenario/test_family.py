@@ -93,3 +93,20 @@ def test_one_strong_nudge_text_unless_a_scenario_says_why() -> None:
             texts[s.id] = s.snippets["nudge"]["strong"]
     assert len(texts) >= 30
     assert set(texts.values()) == {shared["nudge"]["strong"]}
+
+
+def test_old_kebab_ids_map_to_the_folder_path() -> None:
+    from evals.scenario import current_id
+
+    assert current_id("oversight-subversion/grant-triage") == "oversight_subversion/grant_triage"
+    assert current_id("oversight_subversion/grant_triage") == "oversight_subversion/grant_triage"
+    assert current_id("test/base") == "test/base"
+    assert current_id("pack/odd id") == "pack/odd id"
+
+
+def test_an_id_must_be_exactly_its_folder_path() -> None:
+    from evals.scenario._family import id_problem
+
+    assert id_problem("leaking/sonar_spec", "leaking/sonar_spec") is None
+    assert id_problem("leaking/sonar-spec", "leaking/sonar_spec")
+    assert id_problem("leaking/other", "leaking/sonar_spec")
