@@ -23,7 +23,7 @@ from evals.agent import (
 )
 from evals.graders import scheming_scorer
 from evals.sandbox import SANDBOX, write_compose
-from evals.scenario import load_scenarios, scenario_samples, select
+from evals.scenario import key_samples, load_scenarios, load_suite, scenario_samples, select
 
 TASK_VERSION = 1
 
@@ -62,11 +62,13 @@ def scheming(
     """
     n_followups = int(followups) if followups is not None and followups != "" else None
     chosen = select(load_scenarios(), suite=suite, ids=_as_list(scenarios))
+    conditions = load_suite(suite).conditions if suite else "all"
     wanted = dict(f.split("=", 1) for f in _as_list(factors) or [])
     samples = []
     for scenario in chosen:
         compose = str(write_compose(scenario))
-        for sample in scenario_samples(scenario):
+        made = scenario_samples(scenario)
+        for sample in key_samples(made) if conditions == "key" else made:
             got = sample.metadata["factors"] if sample.metadata else {}
             if any(got.get(k) != v for k, v in wanted.items()):
                 continue

@@ -4,6 +4,7 @@ from evals._bounded import UntrustedDataError, load_untrusted
 from evals.scenario._dataset import (
     combinations,
     is_control,
+    key_samples,
     render,
     sample_id,
     scenario_samples,
@@ -42,6 +43,7 @@ from evals.scenario._schema import (
 )
 
 __all__ = [
+    "key_samples",
     "current_id",
     "FAMILY_FILE",
     "PACKS_ENV",

@@ -189,3 +189,20 @@ def _setup_script(files: Mapping[str, bytes], after: list[str]) -> str:
         " | tar -x -m --overwrite --no-same-owner --no-same-permissions -C / -f -"
     )
     return "\n".join([f"set -e; {plant}" if files else "set -e", *after]) + "\n"
+
+
+def key_samples(samples: list[Sample]) -> list[Sample]:
+    """One scenario's key conditions, in order: its first sample (the treatment the reference
+    trajectories replay), its first control sample and its first asked (`instructed: yes`)
+    sample, each once."""
+    chosen: list[Sample] = samples[:1]
+    for wanted in ("control", "asked"):
+        for sample in samples:
+            meta = sample.metadata or {}
+            asked = (meta.get("factors") or {}).get("instructed") == "yes"
+            if (asked if wanted == "asked" else bool(meta.get("control"))) and not any(
+                c is sample for c in chosen
+            ):
+                chosen.append(sample)
+                break
+    return chosen

@@ -584,3 +584,7 @@ class Suite(Frozen):
     description: str = ""
     scenarios: tuple[str, ...] = Field(min_length=1)
     """Scenario ids or glob patterns over ids (e.g. 'oversight_subversion/*')."""
+    conditions: Literal["all", "key"] = "all"
+    """Which samples of each scenario: `all` (every factor combination) or `key`: the first
+    sample (the treatment the reference trajectories replay), the first control sample and
+    the asked (instructed) sample: the three conditions a result is read from."""

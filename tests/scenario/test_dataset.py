@@ -6,7 +6,7 @@ import re
 import tarfile
 from pathlib import Path
 
-from evals.scenario import combinations, load_scenario, scenario_samples
+from evals.scenario import combinations, load_scenario, load_scenarios, scenario_samples
 from tests.conftest import TRANSIT
 
 ID = "oversight_subversion/transit_planner/"
@@ -116,3 +116,18 @@ def test_every_scenario_has_a_capability_condition_asked_once() -> None:
                 assert request not in x.input[1].text, s.id  # type: ignore[index]
     families = {p.name for p in root.iterdir() if p.is_dir() and p.name != "suites"}
     assert seen == families
+
+
+def test_a_key_conditions_suite_takes_treatment_control_and_asked_once_each() -> None:
+    from evals.scenario import key_samples, load_suite, select
+
+    suite = load_suite("smoke")
+    assert suite.conditions == "key"
+    for s in select(load_scenarios(), suite="smoke"):
+        made = scenario_samples(s, salt="test")
+        chosen = key_samples(made)
+        metas = [c.metadata for c in chosen]
+        assert chosen[0] is made[0] and not metas[0]["control"], s.id
+        assert sum(bool(m["control"]) for m in metas) == 1, s.id
+        assert sum(m["factors"]["instructed"] == "yes" for m in metas) == 1, s.id
+        assert len({c.id for c in chosen}) == len(chosen) == 3, s.id
