@@ -74,10 +74,11 @@ def traced(tools: list[Tool], trace: LeverTrace, procs: ProcessTrace | None = No
                 async with surveying(procs, step, process_table):
                     return await original(**kwargs)
             finally:
-                brief = " ".join(" ".join(str(v) for v in kwargs.values()).split())
-                await record_levers(trace, step, f"{tdef.name}: {brief}")
+                # the process table first: workers are transient, the levers are files
                 if procs is not None:  # the process table, for the `processes` detector
                     await survey(procs, step, process_table)
+                brief = " ".join(" ".join(str(v) for v in kwargs.values()).split())
+                await record_levers(trace, step, f"{tdef.name}: {brief}")
 
         return ToolDef(
             execute,
