@@ -103,7 +103,7 @@ def _calibrate_content(args: argparse.Namespace, model: Any) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     from inspect_ai.model import get_model
 
-    model = get_model(args.grader)
+    model = get_model(args.grader, memoize=False)  # fresh: the base URL may differ per call
     print(f"grader {model}")
     part = getattr(args, "part", "all")
     reports: dict[str, Any] = {"grader": str(model)}

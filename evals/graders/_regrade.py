@@ -60,7 +60,7 @@ async def regrade_log(
     if not name:
         raise ValueError(f"{log.location}: no grader recorded; pass --grader")
     check_grader(name, log.eval.model)
-    model = get_model(name)
+    model = get_model(name, memoize=False)
     gate = asyncio.Semaphore(max(1, max_connections))
     samples = [s for s in log.samples or [] if (s.scores or {}).get(SCORER) is not None]
 

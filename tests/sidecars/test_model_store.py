@@ -153,10 +153,10 @@ def test_decoding_is_bounded(ms: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     inner = rec["streams"][1]
     assert inner["truncated"] == "decode bytes cap" and inner["size"] <= 9 * MiB
     nested = b"payload" * 100
-    for _ in range(5):
+    for _ in range(ms.MAX_DEPTH + 2):
         nested = gzip.compress(nested)
     rec = _record(ms, nested)
-    assert max(s["depth"] for s in rec["streams"]) == 3
+    assert max(s["depth"] for s in rec["streams"]) == ms.MAX_DEPTH
 
 
 # --------------------------------------------------------------------------- in a container
