@@ -3,20 +3,14 @@ from __future__ import annotations
 import argparse
 from collections import defaultdict
 
-from evals.cli._common import report_problems
+from evals.cli._common import add_scenario_packs, report_problems
 from evals.scenario import ScenarioError, combinations, load_scenarios, select, use_packs
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("list", help="families, scenarios, factors and sample counts")
     p.add_argument("--suite", help="only the scenarios of this suite")
-    p.add_argument(
-        "--scenarios",
-        action="append",
-        metavar="DIR",
-        help="a scenario pack outside the repository: its scenarios beside the built-in ones, "
-        "its images/<name>/Dockerfile as sidecar images (repeatable; env SCHEMING_SCENARIOS)",
-    )
+    add_scenario_packs(p)
     p.set_defaults(func=run)
 
 

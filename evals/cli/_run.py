@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from evals.cli._common import report_problems
+from evals.cli._common import add_scenario_packs, report_problems
 from evals.scenario import (
     Scenario,
     ScenarioError,
@@ -78,13 +78,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="scenario id or glob, e.g. 'oversight_subversion/*' (repeatable)",
     )
     p.add_argument("--factor", action="append", metavar="K=V", help="keep samples with K=V")
-    p.add_argument(
-        "--scenarios",
-        action="append",
-        metavar="DIR",
-        help="a scenario pack outside the repository: its scenarios beside the built-in ones, "
-        "its images/<name>/Dockerfile as sidecar images (repeatable; env SCHEMING_SCENARIOS)",
-    )
+    add_scenario_packs(p)
     p.add_argument(
         "--sandbox",
         choices=("docker", "k8s"),

@@ -4,6 +4,8 @@ import argparse
 import sys
 import time
 
+from evals.cli._common import add_scenario_packs
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -12,13 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--images-only", action="store_true", help="only (re)build the images")
     p.add_argument("--force", action="store_true", help="rebuild images even if up to date")
-    p.add_argument(
-        "--scenarios",
-        action="append",
-        metavar="DIR",
-        help="a scenario pack outside the repository: its scenarios beside the built-in ones, "
-        "its images/<name>/Dockerfile as sidecar images (repeatable; env SCHEMING_SCENARIOS)",
-    )
+    add_scenario_packs(p)
     p.set_defaults(func=run)
 
 

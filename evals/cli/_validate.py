@@ -3,6 +3,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from evals.cli._common import add_scenario_packs
 from evals.scenario import (
     Problem,
     ScenarioError,
@@ -18,13 +19,7 @@ from evals.scenario import (
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("validate", help="check scenario files (default: all of scenarios/)")
     p.add_argument("paths", nargs="*", metavar="PATH", help="scenario files or folders")
-    p.add_argument(
-        "--scenarios",
-        action="append",
-        metavar="DIR",
-        help="a scenario pack outside the repository: its scenarios beside the built-in ones, "
-        "its images/<name>/Dockerfile as sidecar images (repeatable; env SCHEMING_SCENARIOS)",
-    )
+    add_scenario_packs(p)
     p.set_defaults(func=run)
 
 
