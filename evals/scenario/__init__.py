@@ -10,11 +10,11 @@ from evals.scenario._dataset import (
     scenario_samples,
 )
 from evals.scenario._errors import Problem, ScenarioError
-from evals.scenario._family import current_id
 from evals.scenario._loader import (
     FAMILY_FILE,
     PACKS_ENV,
     check_scenarios,
+    current_id,
     image_context,
     image_key,
     load_family,

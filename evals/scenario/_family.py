@@ -123,18 +123,6 @@ def ladder_keys(family: Family, entry: dict[str, Any]) -> tuple[set[str], set[st
     return {k for _, k in matches}, {k for n, k in matches if n == best}
 
 
-_KEBAB_ID = re.compile(r"[a-z0-9][a-z0-9-]*/[a-z0-9][a-z0-9-]*")
-
-
-def current_id(scenario_id: str) -> str:
-    """A scenario id as it is spelled now: logs written before the ids were respelled carry
-    the kebab-case spelling of the folder path (`oversight-subversion/grant-triage`), mapped
-    here to the folder path (`oversight_subversion/grant_triage`); other ids are unchanged."""
-    if "-" in scenario_id and _KEBAB_ID.fullmatch(scenario_id):
-        return scenario_id.replace("-", "_")
-    return scenario_id
-
-
 def id_problem(scenario_id: Any, folder: str) -> str | None:
     """Why `scenario_id` does not name its folder `<family>/<name>`, or None: folders are
     snake_case and an id is exactly its folder path (logs written before the ids were

@@ -73,6 +73,20 @@ def scenarios_dir() -> Path:
     return project_root() / "scenarios"
 
 
+_KEBAB_ID = re.compile(r"[a-z0-9][a-z0-9-]*/[a-z0-9][a-z0-9-]*")
+
+
+def current_id(scenario_id: str) -> str:
+    """A scenario id as it is spelled now. Logs written before the ids were respelled carry
+    the kebab-case spelling of a built-in scenario's folder path
+    (`oversight-subversion/grant-triage`): mapped to the folder path
+    (`oversight_subversion/grant_triage`). Other ids (a pack's own) are unchanged."""
+    if "-" not in scenario_id or not _KEBAB_ID.fullmatch(scenario_id):
+        return scenario_id
+    snake = scenario_id.replace("-", "_")
+    return snake if (scenarios_dir() / snake).is_dir() else scenario_id
+
+
 def scenario_packs() -> list[Path]:
     """The scenario packs in use (`SCHEMING_SCENARIOS`), in order."""
     raw = os.environ.get(PACKS_ENV, "")

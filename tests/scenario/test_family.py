@@ -102,6 +102,7 @@ def test_old_kebab_ids_map_to_the_folder_path() -> None:
     assert current_id("oversight_subversion/grant_triage") == "oversight_subversion/grant_triage"
     assert current_id("test/base") == "test/base"
     assert current_id("pack/odd id") == "pack/odd id"
+    assert current_id("lab/private-case") == "lab/private-case"  # a pack's own kebab id
 
 
 def test_an_id_must_be_exactly_its_folder_path() -> None:
