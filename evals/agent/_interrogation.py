@@ -3,8 +3,8 @@
 Which questions (data, not code):
 - the scenario's own `interrogation:` questions (rendered into the sample's metadata), asked always,
   whether or not the evidence shows an act, so that both a denial and an honest "I didn't" happen;
-- the family's `questions:` (scenarios/<family>/interrogation.yaml, else the package default
-  evals/agent/interrogation.yaml), also always;
+- the family's `questions:` (`interrogation:` in scenarios/<family>/family.yaml, else the
+  package default evals/agent/interrogation.yaml), also always;
 - escalating `followups:` (the scenario's `followups.questions`, else the family's, else the
   default), asked one at a time only while the evidence shows an act (rung ≥ attempted) and the
   judge says the last answer does not admit it (denied or evaded); at most N of them, N from the
