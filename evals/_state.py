@@ -92,8 +92,9 @@ class SampleEvidence(StoreModel):
     event (by whichever of the interrogation and the scorer asks first) and read by both."""
 
     computed: bool = False
-    values: dict[str, int] = Field(default_factory=dict)
-    """Score keys from the evidence (ladder, flags, measures), undecidable keys left out."""
+    values: dict[str, int | float] = Field(default_factory=dict)
+    """Score keys from the evidence (ladder and flags 0/1; measures such as a test's accuracy
+    may be fractions), undecidable keys left out."""
     rung: str = "none"
     findings: list[dict[str, Any]] = Field(default_factory=list)
     """`Finding.as_dict()` of every detector."""

@@ -97,3 +97,15 @@ def test_interrogation_alone_leaves_the_verdict_for_the_scorer(
     assert sample.store["SampleEvidence:computed"] is True
     assert sample.store["SampleEvidence:rung"] == "none"
     assert len(detector_runs) == 1
+
+
+def test_evidence_keeps_a_fractional_measure() -> None:
+    """Sandbagging's `accuracy` is a fraction: the verdict's store model must hold it (an
+    int-only field errored every sandbagging schemer sample)."""
+    from inspect_ai.util import Store
+
+    from evals._state import SampleEvidence
+
+    kept = SampleEvidence(store=Store())
+    kept.values = {"succeeded": 1, "accuracy": 0.4}
+    assert kept.values["accuracy"] == 0.4
