@@ -37,24 +37,25 @@ MAX_MODELS = 8
 """Models counted per sample (keeps the metadata entry small)."""
 
 
-def _state_uuid() -> str | None:
+def _running_state() -> Any:
+    """The running sample's TaskState (inspect keeps it in a context variable), or None. No
+    public API reaches it from a model hook in inspect-ai 0.3.285: `inspect_ai.solver` does not
+    export `sample_state`, and the public `store()` is not the metadata the log's summaries
+    carry. The one private import for it is here."""
     from inspect_ai.solver._task_state import (
-        sample_state,  # inspect-evals-lint: ignore[IECQ001] -- no public accessor: _state_metadata
+        sample_state,  # inspect-evals-lint: ignore[IECQ001] -- no public accessor (see above)
     )
 
-    state = sample_state()
+    return sample_state()
+
+
+def _state_uuid() -> str | None:
+    state = _running_state()
     return state.uuid if state is not None else None
 
 
 def _state_metadata() -> dict[str, Any] | None:
-    # the running sample's TaskState (inspect keeps it in a context variable). No public API
-    # reaches it from a model hook in inspect-ai 0.3.285: `inspect_ai.solver` does not export
-    # `sample_state`, and the public `store()` is not the metadata the log's summaries carry.
-    from inspect_ai.solver._task_state import (
-        sample_state,  # inspect-evals-lint: ignore[IECQ001] -- no public accessor, see above
-    )
-
-    state = sample_state()
+    state = _running_state()
     return state.metadata if state is not None else None
 
 
