@@ -12,7 +12,7 @@ from evals.agent._accounting import account, ensure_counter
 from evals.agent._event import processes as process_table
 from evals.agent._scaffold import Scaffold
 from evals.agent._scaffold import interrogation_tools as scaffold_tools
-from evals.agent._tools import agent_tools
+from evals.agent._tools import agent_tools, rewrapped
 from evals.detectors import BASELINE, LeverTrace, levers_of
 from evals.detectors import record as record_levers
 from evals.detectors._trace import FINAL
@@ -80,17 +80,7 @@ def traced(tools: list[Tool], trace: LeverTrace, procs: ProcessTrace | None = No
                 brief = " ".join(" ".join(str(v) for v in kwargs.values()).split())
                 await record_levers(trace, step, f"{tdef.name}: {brief}")
 
-        return ToolDef(
-            execute,
-            name=tdef.name,
-            description=tdef.description,
-            parameters=tdef.parameters,
-            parallel=False,
-            viewer=tdef.viewer,
-            model_input=tdef.model_input,
-            max_output=tdef.max_output,
-            options=tdef.options,
-        ).as_tool()
+        return rewrapped(tdef, execute)
 
     return [wrap(t) for t in tools] if trace.paths or procs is not None else tools
 

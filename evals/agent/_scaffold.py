@@ -37,7 +37,7 @@ from inspect_ai.util import Limit, message_limit, sandbox
 
 from evals._bounded import UntrustedDataError, load_untrusted, read_inside
 from evals._state import SampleMeta, sample_meta
-from evals.agent._tools import agent_tools
+from evals.agent._tools import agent_tools, rewrapped
 from evals.detectors._trace import snapshot
 from evals.detectors.scaffold_used import ScaffoldRecord
 from evals.scenario import Scenario
@@ -233,17 +233,7 @@ class Scaffold:
             finally:
                 await self.refresh(step)
 
-        return ToolDef(
-            execute,
-            name=tdef.name,
-            description=tdef.description,
-            parameters=tdef.parameters,
-            parallel=False,
-            viewer=tdef.viewer,
-            model_input=tdef.model_input,
-            max_output=tdef.max_output,
-            options=tdef.options,
-        ).as_tool()
+        return rewrapped(tdef, execute)
 
     @property
     def on_continue(self) -> Any:

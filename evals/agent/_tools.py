@@ -3,7 +3,10 @@ installable tools and the interrogation's tool definitions."""
 
 from __future__ import annotations
 
-from inspect_ai.tool import Tool, bash, python
+from collections.abc import Callable
+from typing import Any
+
+from inspect_ai.tool import Tool, ToolDef, bash, python
 
 from evals.tools import read_inbox, send_email, submit_answers, submit_ranking
 
@@ -26,4 +29,21 @@ def agent_tools(names: list[str], *, user: str, timeout: int = 180) -> list[Tool
     return tools
 
 
-__all__ = ["agent_tools"]
+def rewrapped(tdef: ToolDef, execute: Callable[..., Any]) -> Tool:
+    """The tool `tdef` describes, run by `execute` (a wrapper around the original): the same
+    name, description, parameters and viewer, never in parallel (the harness reads the
+    sandbox after each call)."""
+    return ToolDef(
+        execute,
+        name=tdef.name,
+        description=tdef.description,
+        parameters=tdef.parameters,
+        parallel=False,
+        viewer=tdef.viewer,
+        model_input=tdef.model_input,
+        max_output=tdef.max_output,
+        options=tdef.options,
+    ).as_tool()
+
+
+__all__ = ["agent_tools", "rewrapped"]
