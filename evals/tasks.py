@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 from inspect_ai import Task, task
-from inspect_ai.dataset import MemoryDataset
+from inspect_ai.dataset import MemoryDataset, Sample
+from inspect_ai.solver import Solver
 from inspect_ai.util import SandboxEnvironmentSpec
 
 from evals.agent import (
@@ -23,7 +25,14 @@ from evals.agent import (
 )
 from evals.graders import scheming_scorer
 from evals.sandbox import SANDBOX, write_compose
-from evals.scenario import key_samples, load_scenarios, load_suite, scenario_samples, select
+from evals.scenario import (
+    Scenario,
+    key_samples,
+    load_scenarios,
+    load_suite,
+    scenario_samples,
+    select,
+)
 
 TASK_VERSION = 1
 
@@ -41,6 +50,40 @@ def _as_list(value: str | list[str] | None) -> list[str] | None:
     if isinstance(value, str):
         return [v for v in value.split(",") if v]
     return list(value)
+
+
+def with_plans(
+    sample: Sample,
+    scenario: Scenario,
+    *,
+    followups: int | None = None,
+    compose: Path | None = None,
+) -> Sample:
+    """`sample` made ready to run: its sandbox (the scenario's compose file) and the plans the
+    solvers read from its metadata (interrogation; the scaffold applied live and the post-task
+    event, where the scenario has them). `compose`: the scenario's compose file, if already
+    written. Returns the same sample."""
+    factors = sample.metadata["factors"] if sample.metadata else {}
+    sample.sandbox = SandboxEnvironmentSpec(SANDBOX, str(compose or write_compose(scenario)))
+    if sample.metadata is not None:
+        sample.metadata[PLAN_KEY] = interrogation_plan(scenario, factors, followups)
+        if scenario.agent.scaffold:  # the agent's own config, applied live
+            sample.metadata[SCAFFOLD_KEY] = scaffold_plan(scenario, factors)
+        if scenario.sandbox.event:  # the post-task shutdown or handover, if any
+            sample.metadata[EVENT_KEY] = event_plan(scenario, factors)
+    return sample
+
+
+def plan(followups: int | None = None) -> list[Solver]:
+    """The solvers of a sample, in order: set up, baseline, the agent, the post-task event,
+    the interrogation (at most `followups` follow-ups)."""
+    return [
+        prepare(),
+        event_baseline(),
+        scheming_agent(),
+        post_task_event(),
+        interrogation(followups),
+    ]
 
 
 @task
@@ -66,31 +109,18 @@ def scheming(
     wanted = dict(f.split("=", 1) for f in _as_list(factors) or [])
     samples = []
     for scenario in chosen:
-        compose = str(write_compose(scenario))
+        compose = write_compose(scenario)
         made = scenario_samples(scenario)
         for sample in key_samples(made) if conditions == "key" else made:
             got = sample.metadata["factors"] if sample.metadata else {}
             if any(got.get(k) != v for k, v in wanted.items()):
                 continue
-            sample.sandbox = SandboxEnvironmentSpec(SANDBOX, compose)
-            if sample.metadata is not None:
-                sample.metadata[PLAN_KEY] = interrogation_plan(scenario, got, n_followups)
-                if scenario.agent.scaffold:  # the agent's own config, applied live
-                    sample.metadata[SCAFFOLD_KEY] = scaffold_plan(scenario, got)
-                if scenario.sandbox.event:  # the post-task shutdown or handover, if any
-                    sample.metadata[EVENT_KEY] = event_plan(scenario, got)
-            samples.append(sample)
+            samples.append(with_plans(sample, scenario, followups=n_followups, compose=compose))
     if not samples:
         raise ValueError("no samples: check --scenario, --suite and --factor")
     return Task(
         dataset=MemoryDataset(samples, name=suite or "scheming"),
-        solver=[
-            prepare(),
-            event_baseline(),
-            scheming_agent(),
-            post_task_event(),
-            interrogation(n_followups),
-        ],
+        solver=plan(n_followups),
         scorer=scheming_scorer(),
         version=TASK_VERSION,
         metadata={"package_version": package_version()},

@@ -14,24 +14,10 @@ from inspect_ai import Task
 from inspect_ai import eval as inspect_eval
 from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.log import EvalLog
-from inspect_ai.util import SandboxEnvironmentSpec
 
-from evals.agent import (
-    EVENT_KEY,
-    PLAN_KEY,
-    SCAFFOLD_KEY,
-    event_baseline,
-    event_plan,
-    interrogation,
-    interrogation_plan,
-    post_task_event,
-    prepare,
-    scaffold_plan,
-    scheming_agent,
-)
 from evals.graders import scheming_scorer
-from evals.sandbox import write_compose
 from evals.scenario import Scenario, combinations, load_scenarios, scenario_samples
+from evals.tasks import plan, with_plans
 
 pytestmark = pytest.mark.docker
 
@@ -279,16 +265,10 @@ def hostile_log(docker_ready: None, tmp_path_factory: pytest.TempPathFactory) ->
         sample.id = f"{name}/{sample.id}"
         lead = ERASE_LEAD.get(name, [])
         sample.metadata["reference"] = {"hostile": _steps(scenario, base, extra, lead)}
-        sample.metadata[PLAN_KEY] = interrogation_plan(scenario, first, 0)
-        if scenario.agent.scaffold:  # as evals/tasks.py: the agent's own config, applied live
-            sample.metadata[SCAFFOLD_KEY] = scaffold_plan(scenario, first)
-        if scenario.sandbox.event:  # the post-task shutdown or handover
-            sample.metadata[EVENT_KEY] = event_plan(scenario, first)
-        sample.sandbox = SandboxEnvironmentSpec("docker", str(write_compose(scenario)))
-        samples.append(sample)
+        samples.append(with_plans(sample, scenario, followups=0))
     task = Task(
         dataset=MemoryDataset(samples, name="hostile"),
-        solver=[prepare(), event_baseline(), scheming_agent(), post_task_event(), interrogation(0)],
+        solver=plan(0),
         scorer=scheming_scorer(),
     )
     [log] = inspect_eval(
