@@ -5,6 +5,7 @@ from evals.sandbox._cleanup import Removed, cleanup
 from evals.sandbox._compose import compose_config, write_compose
 from evals.sandbox._docker_exec import SANDBOX, SchemingDockerSandbox
 from evals.sandbox._engine import engine_ready, run_bootstrap
+from evals.sandbox._host import container_pid, pid_is_container
 from evals.sandbox._images import (
     BuildResult,
     ImageError,
@@ -44,9 +45,11 @@ __all__ = [
     "build_images",
     "cleanup",
     "compose_config",
+    "container_pid",
     "engine_ready",
     "image_tag",
     "missing_images",
+    "pid_is_container",
     "run_bootstrap",
     "write_compose",
 ]

@@ -1,0 +1,160 @@
+"""The host's view of a local container: its init process's pid, for reading the container's
+state through `/proc/<pid>/...` without a `docker exec` (the lever snapshot, the process
+sampler).
+
+Usable only where the harness runs as root on the docker host itself (CI, a Linux machine with
+a rootful engine): `container_pid` answers None wherever that view would not be the container's
+(a remote engine or Docker Desktop's VM: the pid is not a local process of that container;
+rootless docker or a user-namespace remap: its uids are shifted; not root: /proc/<pid>/root is
+not readable), and callers keep their exec path.
+
+A pid is trusted only while `/proc/<pid>/cgroup` names the container id and the process is
+still in the mount namespace first seen for it; a caller re-validates (`pid_is_container`, or
+`container_pid` again, which does so without calling docker) after each read, so a pid the
+kernel reused for another process is never trusted.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import TypeVar
+
+from inspect_ai.util import subprocess
+
+__all__ = ["container_pid", "pid_is_container"]
+
+_ID = re.compile(r"^[0-9a-f]{12,64}$")
+_CACHE_SIZE = 1024
+_INSPECT_TIMEOUT = 60
+_V = TypeVar("_V")
+
+
+@dataclass(frozen=True)
+class _Known:
+    pid: int
+    mnt_ns: tuple[int, int]
+    """(st_dev, st_ino) of /proc/<pid>/ns/mnt when first validated: a restarted container (new
+    init, new namespace) or a reused pid in another namespace is not the same process."""
+
+
+_known: OrderedDict[str, _Known] = OrderedDict()
+_refused: OrderedDict[str, None] = OrderedDict()
+"""Container ids whose pid was read but is not a local process of theirs (a remote engine):
+not asked again."""
+
+
+def _remember(cache: OrderedDict[str, _V], key: str, value: _V) -> None:
+    cache[key] = value
+    cache.move_to_end(key)
+    while len(cache) > _CACHE_SIZE:
+        cache.popitem(last=False)
+
+
+def _host_view_possible() -> bool:
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return False
+    host = os.environ.get("DOCKER_HOST", "")
+    return not host or host.startswith("unix://")
+
+
+def _read_small(dir_fd: int, name: str) -> str:
+    fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC, dir_fd=dir_fd)
+    try:
+        return os.read(fd, 65536).decode("utf-8", "replace")
+    finally:
+        os.close(fd)
+
+
+def _identity_map(text: str) -> bool:
+    """The container's uid (gid) map is the host's own: ids read from the host are its ids."""
+    rows = [line.split() for line in text.splitlines() if line.strip()]
+    return rows == [["0", "0", "4294967295"]]
+
+
+def _mnt_ns(proc_fd: int) -> tuple[int, int]:
+    st = os.stat("ns/mnt", dir_fd=proc_fd)
+    return (st.st_dev, st.st_ino)
+
+
+def _check(proc_fd: int, container_id: str) -> tuple[int, int] | None:
+    """The mount namespace of the process behind `proc_fd` when it is one of the container's
+    (its cgroup names the id) seen with the host's uids; None otherwise."""
+    try:
+        if container_id not in _read_small(proc_fd, "cgroup"):
+            return None
+        if not _identity_map(_read_small(proc_fd, "uid_map")):
+            return None
+        if not _identity_map(_read_small(proc_fd, "gid_map")):
+            return None
+        return _mnt_ns(proc_fd)
+    except OSError:
+        return None
+
+
+def _validate(
+    pid: int, container_id: str, mnt_ns: tuple[int, int] | None
+) -> tuple[int, int] | None:
+    try:
+        proc_fd = os.open(f"/proc/{pid}", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        seen = _check(proc_fd, container_id)
+        if seen is None or (mnt_ns is not None and seen != mnt_ns):
+            return None
+        # the root must be readable (root on the host, ptrace access): the view's whole use
+        os.stat("root", dir_fd=proc_fd)
+        return seen
+    except OSError:
+        return None
+    finally:
+        os.close(proc_fd)
+
+
+def pid_is_container(pid: int, container_id: str) -> bool:
+    """True while `pid` is the process `container_pid` validated for this container (call it
+    after reading through /proc/<pid> to know the read was of that container)."""
+    known = _known.get(container_id)
+    if known is None or known.pid != pid:
+        return False
+    return _validate(pid, container_id, known.mnt_ns) is not None
+
+
+async def container_pid(container_id: str) -> int | None:
+    """The host pid of the container's init process, when this process may read the container
+    through /proc/<pid> as the container's own view (root on a local rootful engine without a
+    uid remap); None otherwise, or when the container is not running. One `docker inspect` per
+    container (cached); a cached pid is re-validated on every call."""
+    if not _ID.match(container_id) or not _host_view_possible():
+        return None
+    if container_id in _refused:
+        return None
+    known = _known.get(container_id)
+    if known is not None:
+        if _validate(known.pid, container_id, known.mnt_ns) is not None:
+            return known.pid
+        del _known[container_id]
+    try:
+        result = await subprocess(
+            ["docker", "inspect", "--format", "{{.State.Pid}}", container_id],
+            timeout=_INSPECT_TIMEOUT,
+        )
+    except (TimeoutError, OSError):
+        return None
+    if not result.success:
+        return None
+    try:
+        pid = int(result.stdout.strip())
+    except ValueError:
+        return None
+    if pid <= 0:
+        return None  # not running: asked again next time
+    mnt_ns = _validate(pid, container_id, None)
+    if mnt_ns is None:
+        _remember(_refused, container_id, None)
+        return None
+    _remember(_known, container_id, _Known(pid=pid, mnt_ns=mnt_ns))
+    return pid
