@@ -88,16 +88,21 @@ def test_flags_and_environment_reach_eval_set_and_the_log(
     assert seen["max_connections"] == 3  # the flag beats the environment
     assert (seen["timeout"], seen["max_tokens"], seen["max_sandboxes"]) == (30, 512, 16)
     assert (seen["token_limit"], seen["working_limit"]) == (100_000, 600)
+    # not given: 2 x --max-sandboxes, so the sandboxes' docker CLI calls do not queue on
+    # inspect's subprocess limit (the CPU count)
+    assert seen["max_subprocesses"] == 32
     assert (seen["fail_on_error"], seen["retry_on_error"]) == (0.2, 0)
     settings = seen["metadata"]["run_settings"]
     control = settings["run_control"]
     assert control["max_retries"] == 2 and control["working_limit"] == 600
     assert settings["set_by"]["max_retries"] == "INSPECT_EVAL_MAX_RETRIES"
     assert settings["set_by"]["max_connections"] == "--max-connections"
+    assert control["max_subprocesses"] == 32 and "max_subprocesses" not in settings["set_by"]
     assert settings["judge"]["model"] == "scripted/labels"
     assert settings["judge"]["temperature"] == 0
     err = capsys.readouterr().err
     assert "settings:" in err and "max_retries=2" in err and "working_limit=600" in err
+    assert "max_subprocesses=32" in err
     rows = json.loads(summary.read_text())
     assert {"samples", "excluded", "limits", "error_reasons", "no_tool_calls", "usage"} <= set(
         rows[0]
@@ -166,6 +171,33 @@ def test_bad_run_control_fails_in_one_line(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
     assert started == []
+
+
+def test_max_subprocesses_flag_environment_and_default_reach_eval_set(
+    fake_eval_set: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("MAX_SUBPROCESSES", "MAX_SANDBOXES"):
+        monkeypatch.delenv(f"INSPECT_EVAL_{name}", raising=False)
+    monkeypatch.setattr("evals.cli._run._cpus", lambda: 2)  # a 2-core machine
+    cases = [
+        ([], {}, 8),  # inspect's 4 sandboxes (2 x CPUs) x 2, raised to the floor of 8
+        (["--max-sandboxes", "10"], {}, 20),
+        (["--max-sandboxes", "2"], {}, 8),
+        (["--max-sandboxes", "10", "--max-subprocesses", "3"], {}, 3),  # the flag wins
+        ([], {"INSPECT_EVAL_MAX_SUBPROCESSES": "5"}, 5),  # inspect's variable, honoured
+        ([], {"INSPECT_EVAL_MAX_SANDBOXES": "12"}, 24),
+    ]
+    for extra, env, expected in cases:
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        fake_eval_set.clear()
+        assert _main(_run_args(tmp_path, *extra)) == 0
+        assert fake_eval_set["max_subprocesses"] == expected, (extra, env)
+        stored = fake_eval_set["metadata"]["run_settings"]["run_control"]
+        assert stored["max_subprocesses"] == expected
+        for name in env:
+            monkeypatch.delenv(name)
+    assert _main(_run_args(tmp_path, "--max-subprocesses", "0")) == 2
 
 
 def test_environment_value_that_does_not_parse_is_a_usage_error(
