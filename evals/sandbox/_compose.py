@@ -219,7 +219,7 @@ def write_compose(scenario: Scenario, directory: Path | None = None) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{scenario.id.replace('/', '__')}-{digest}.yaml"
     if not path.exists():
-        tmp = path.with_suffix(".tmp")
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")  # several test workers may write it at once
         tmp.write_text(text)
         tmp.replace(path)
     return path
