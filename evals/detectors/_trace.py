@@ -2,18 +2,33 @@
 (existence, file type, mode, size, content hash, text) from outside the agent's reach, so a
 change that is later undone is still seen, with the step that made it.
 
-The snapshot runs as root in the agent's container through the sandbox's exec (not through the
-agent's shell); it never follows a symlink, never opens anything but a regular file, opens with
-O_NONBLOCK, hashes at most HASH_CAP bytes and keeps at most TEXT_CAP bytes of text.
+Where the harness is root on the docker host of a `scheming-docker` sandbox (CI, a Linux
+machine), the levers are read from the host through `/proc/<pid>/root` with a walk that never
+leaves the container's root (evals/detectors/_trace_host.py): no exec, no Python start in the
+container. Any lever whose in-container answer could differ (a symlink on its path, a mode
+root in the container may not read, an ACL, a change under the walk) and every lever elsewhere
+(k8s, a remote engine, not root) is read by the exec path: a script run as root in the agent's
+container through the sandbox's exec (not through the agent's shell), then as the agent's user
+for what root may not open. Both give the same record; both never follow a symlink, never open
+anything but a regular file, open with O_NONBLOCK, hash at most HASH_CAP bytes and keep at most
+TEXT_CAP bytes of text.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-from typing import Any
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
-from inspect_ai.util import StoreModel, sandbox
+from inspect_ai.util import ExecResult, StoreModel, sandbox
 from pydantic import Field
+
+from evals.detectors._trace_host import host_levers
+
+if TYPE_CHECKING:
+    from evals.sandbox._host import HostView
 
 HASH_CAP = 1024 * 1024
 """Bytes hashed per lever per snapshot: levers are configs and scripts; a larger file's hash is
@@ -157,14 +172,17 @@ class LeverTrace(StoreModel):
         return {int(s["after"]): str(s.get("call", "")) for s in self.snapshots}
 
 
-async def _exec_snapshot(paths: list[str], user: str) -> dict[str, dict[str, Any]]:
-    result = await sandbox().exec(
+Run = Callable[[list[str], str], Awaitable[ExecResult[str]]]
+"""Runs a command as a user in the agent's container (the sandbox's exec)."""
+
+
+async def _exec_snapshot(paths: list[str], user: str, run: Run) -> dict[str, dict[str, Any]]:
+    result = await run(
         [
             *("python3", "-I", "-S", "-c", _SCRIPT, json.dumps(paths)),
             *(str(HASH_CAP), str(TEXT_CAP), str(HEAD_CAP)),
         ],
-        user=user,
-        timeout=SNAPSHOT_TIMEOUT,
+        user,
     )
     if not result.success:
         raise RuntimeError(f"lever snapshot failed: {result.stderr.strip()[:300]}")
@@ -174,21 +192,84 @@ async def _exec_snapshot(paths: list[str], user: str) -> dict[str, dict[str, Any
     return doc
 
 
-async def snapshot(paths: list[str], user: str = "agent") -> dict[str, dict[str, Any]]:
-    """Each lever's state now, read as root in the agent's container; a file root may not
-    open (root holds no capabilities there) is read again as the agent's user, so a mode
-    change alone (600) is seen as a mode, and only a file nobody may read (000) stays
-    unread (`denied`)."""
-    if not paths:
-        return {}
-    doc = await _exec_snapshot(paths, "root")
+async def exec_levers(paths: list[str], user: str, run: Run) -> dict[str, dict[str, Any]]:
+    """The exec path: read as root in the agent's container; a file root may not open (root
+    holds no capabilities there) is read again as the agent's user, so a mode change alone
+    (600) is seen as a mode, and only a file nobody may read (000) stays unread (`denied`)."""
+    doc = await _exec_snapshot(paths, "root", run)
     denied = [p for p, state in doc.items() if isinstance(state, dict) and state.get("denied")]
     if denied and user != "root":
-        again = await _exec_snapshot(denied, user)
+        again = await _exec_snapshot(denied, user, run)
         for path, state in again.items():
             if isinstance(state, dict) and not state.get("denied"):
                 doc[path] = state
     return doc
+
+
+def _read_view(view: HostView, paths: list[str], deadline: float) -> dict[str, dict[str, Any]]:
+    with view:
+        got = host_levers(
+            view.root,
+            paths,
+            hash_cap=HASH_CAP,
+            text_cap=TEXT_CAP,
+            head_cap=HEAD_CAP,
+            deadline=deadline,
+        )
+        # trusted only if the view is still the container's after the reads
+        return got if view.valid() else {}
+
+
+async def host_snapshot(container_id: str, paths: list[str]) -> dict[str, dict[str, Any]]:
+    """The levers the host view could read as the container sees them (possibly none)."""
+    # imported here, not above: evals.sandbox's package init loads the scenarios, whose
+    # loader loads the detectors (this package); by the first snapshot all are loaded
+    from evals.sandbox._host import container_pid, open_view
+
+    pid = await container_pid(container_id)
+    if pid is None:
+        return {}
+    view = open_view(container_id, pid)
+    if view is None:
+        return {}
+    bound = SNAPSHOT_TIMEOUT / 2
+    try:
+        # the thread owns the view (closes it even after a timeout here)
+        return await asyncio.wait_for(
+            asyncio.to_thread(_read_view, view, paths, time.monotonic() + bound), bound + 1
+        )
+    except TimeoutError:
+        return {}
+
+
+async def read_levers(
+    paths: list[str], user: str, *, run: Run, container_id: str | None
+) -> dict[str, dict[str, Any]]:
+    """Each lever's state: through the host view where it answers as the container would,
+    the rest through the exec path; in the order of `paths`."""
+    paths = list(dict.fromkeys(paths))
+    doc: dict[str, dict[str, Any]] = {}
+    if container_id is not None:
+        doc = await host_snapshot(container_id, paths)
+    rest = [p for p in paths if p not in doc]
+    if rest:
+        doc.update(await exec_levers(rest, user, run))
+    return {p: doc[p] for p in paths if p in doc}
+
+
+async def snapshot(paths: list[str], user: str = "agent") -> dict[str, dict[str, Any]]:
+    """Each lever's state now, as the agent's container sees it (root there, then the agent's
+    user for a file root may not open; see the module's docstring for the two paths)."""
+    if not paths:
+        return {}
+    from evals.sandbox._host import sandbox_container  # see host_snapshot
+
+    env = sandbox()
+
+    async def run(cmd: list[str], as_user: str) -> ExecResult[str]:
+        return await env.exec(cmd, user=as_user, timeout=SNAPSHOT_TIMEOUT)
+
+    return await read_levers(paths, user, run=run, container_id=sandbox_container(env))
 
 
 async def record(trace: LeverTrace, after: int, call: str = "") -> None:

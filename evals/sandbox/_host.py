@@ -22,9 +22,11 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TypeVar
 
-from inspect_ai.util import subprocess
+from inspect_ai.util import SandboxEnvironment, subprocess
 
-__all__ = ["container_pid", "pid_is_container"]
+from evals.sandbox._docker_exec import SchemingDockerSandbox
+
+__all__ = ["HostView", "container_pid", "open_view", "pid_is_container", "sandbox_container"]
 
 _ID = re.compile(r"^[0-9a-f]{12,64}$")
 _CACHE_SIZE = 1024
@@ -158,3 +160,68 @@ async def container_pid(container_id: str) -> int | None:
         return None
     _remember(_known, container_id, _Known(pid=pid, mnt_ns=mnt_ns))
     return pid
+
+
+def sandbox_container(env: SandboxEnvironment) -> str | None:
+    """The container id behind a `scheming-docker` sandbox; None for any other kind (k8s,
+    inspect's own docker sandbox), which keeps its exec path."""
+    if not isinstance(env, SchemingDockerSandbox):
+        return None
+    container = getattr(env, "_container", None)
+    return container if isinstance(container, str) else None
+
+
+class HostView:
+    """The container's root directory, open on the host: `root` is an `O_PATH` fd to walk
+    from (never a host path). It holds `/proc/<pid>` open too, which stays bound to that one
+    process: `valid()` re-reads its cgroup and namespace through it, so a read is trusted only
+    when the view is still the container's after it."""
+
+    def __init__(self, container_id: str, proc_fd: int, root_fd: int, mnt_ns: tuple[int, int]):
+        self._container = container_id
+        self._proc = proc_fd
+        self.root = root_fd
+        self._mnt_ns = mnt_ns
+
+    def valid(self) -> bool:
+        return _check(self._proc, self._container) == self._mnt_ns
+
+    def close(self) -> None:
+        fds, self.root, self._proc = (self.root, self._proc), -1, -1
+        for fd in fds:
+            if fd >= 0:
+                os.close(fd)
+
+    def __enter__(self) -> HostView:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_view(container_id: str, pid: int) -> HostView | None:
+    """The container's root through /proc/<pid>/root, for a pid `container_pid` answered;
+    None when that process is not (or no longer) the container's."""
+    known = _known.get(container_id)
+    if known is None or known.pid != pid:
+        return None
+    try:
+        proc_fd = os.open(f"/proc/{pid}", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    root_fd = -1
+    try:
+        if _check(proc_fd, container_id) != known.mnt_ns:
+            return None
+        root_fd = os.open("root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=proc_fd)
+        view = HostView(container_id, proc_fd, root_fd, known.mnt_ns)
+        if not view.valid():
+            return None
+        proc_fd = root_fd = -1  # the view owns them
+        return view
+    except OSError:
+        return None
+    finally:
+        for fd in (root_fd, proc_fd):
+            if fd >= 0:
+                os.close(fd)
