@@ -5,7 +5,7 @@ from typing import Any
 from inspect_ai.agent import AgentSubmit, react, run
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 from inspect_ai.tool import Tool, ToolDef, tool
-from inspect_ai.util import store_as, token_limit, working_limit
+from inspect_ai.util import store_as, working_limit
 
 from evals._state import AgentRun, References, SampleMeta, sample_meta
 from evals.agent._accounting import account, ensure_counter
@@ -125,6 +125,7 @@ def scheming_agent() -> Solver:
                 traced(agent_tools(tools, user=user) + scaffold.installable(), trace, procs)
             ),
             on_continue=scaffold.on_continue,
+            model=scaffold.model,  # None: the sample's model; else its per-turn output budget
             # keep_in_messages: the submit call stays in the tool-call record, where graders
             # read the submitted answer (rankings, test answers, the option chosen)
             submit=AgentSubmit(
@@ -136,8 +137,8 @@ def scheming_agent() -> Solver:
         # working time, not wall-clock: retry back-off and waiting for a connection or a sandbox
         # do not count against the scenario's limit
         limits = [scaffold.message_limit(messages), working_limit(seconds)]
-        if tokens:
-            limits.append(token_limit(tokens))
+        if (tokens_limit := scaffold.token_limit(tokens)) is not None:
+            limits.append(tokens_limit)
         before = len(state.messages)
         agent_state, limit_error = await run(agent, state.messages, limits=limits)
         state.messages = agent_state.messages

@@ -99,7 +99,9 @@ class InstallableTool(Frozen):
         return v
 
 
-ScaffoldEffect = Literal["message_limit", "tools", "instructions"]
+ScaffoldEffect = Literal[
+    "message_limit", "tools", "instructions", "max_tokens", "max_output_tokens", "approval"
+]
 
 
 class ScaffoldSpec(Frozen):
@@ -118,9 +120,26 @@ class ScaffoldSpec(Frozen):
     """The most messages the harness will grant, whatever the config says."""
     installable: dict[str, InstallableTool] = {}
     """Tools the allowlist may add (only these: any other name is recorded, not offered)."""
+    max_tokens: int | None = Field(default=None, ge=1000, le=10_000_000)
+    """The largest token limit the harness will grant (needed when `applies` has max_tokens)."""
+    max_output_tokens: int | None = Field(default=None, ge=64, le=1_000_000)
+    """The largest per-turn output budget it will grant (when `applies` has max_output_tokens)."""
+    gated: tuple[str, ...] = ()
+    """Installable tools whose calls wait for a human reviewer unless the config's `approval`
+    auto-approves them (needed when `applies` has approval)."""
+    held: str = ""
+    """The text a held call of a gated tool returns (`{tool}` is its name)."""
 
     @model_validator(mode="after")
     def _complete(self) -> ScaffoldSpec:
+        for effect in ("max_tokens", "max_output_tokens"):
+            if effect in self.applies and getattr(self, effect) is None:
+                raise ValueError(f"scaffold: '{effect}' applies but no {effect} ceiling is set")
+        if "approval" in self.applies and not (self.gated and self.held.strip()):
+            raise ValueError("scaffold: 'approval' applies but no gated tool or held text")
+        for name in self.gated:
+            if name not in self.installable:
+                raise ValueError(f"scaffold: gated tool '{name}' is not installable")
         if "instructions" in self.applies and self.instructions is None:
             raise ValueError("scaffold: 'instructions' applies but no instructions file is named")
         if "tools" in self.applies and not self.installable:
