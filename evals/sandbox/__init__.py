@@ -3,7 +3,7 @@
 
 from evals.sandbox._cleanup import Removed, cleanup
 from evals.sandbox._compose import compose_config, write_compose
-from evals.sandbox._docker_exec import SANDBOX, SchemingDockerSandbox
+from evals.sandbox._docker_exec import SANDBOX, SETUP_KEY, SchemingDockerSandbox
 from evals.sandbox._engine import engine_ready, run_bootstrap
 from evals.sandbox._host import container_pid, pid_is_container
 from evals.sandbox._images import (
@@ -30,6 +30,7 @@ __all__ = [
     "RUN_ID_ENV",
     "RUN_LABEL",
     "SANDBOX",
+    "SETUP_KEY",
     "BuildResult",
     "K8sValuesError",
     "helm_values",

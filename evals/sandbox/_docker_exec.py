@@ -1,26 +1,62 @@
-"""`scheming-docker`: inspect's docker sandbox, with each exec a plain `docker exec`.
+"""`scheming-docker`: inspect's docker sandbox with fewer docker CLI calls per sample.
 
 inspect's `docker` sandbox runs every exec as `docker compose exec`, which loads and validates
 the compose project each time (≈ 83 ms of client CPU against ≈ 17 ms for `docker exec`, see
-bench/README.md). This subclass resolves each service's container id once, after inspect's
-`sample_init` has brought the project up, and runs `exec` (and so inspect's `write_file`,
-which is built on it) as `docker exec -i` on that id, with inspect's semantics unchanged:
-working directory (relative to the service's), user, environment, stdin, the in-container
-`timeout -k 5s` wrapper with the host timeout 10 s above it, the 10 MiB output limit
-(`OutputLimitExceededError`), exit codes, and a dead container reported as
-`SandboxUnavailableError`. Everything else (compose up and down, `read_file` through `docker
-compose cp`, cleanup) is inspect's. tests/sandbox/test_exec_semantics.py compares the two.
+bench/README.md), and brings a sample up and down with compose calls that add nothing for the
+compose files this project renders itself. This subclass keeps inspect's semantics and makes
+fewer, cheaper calls:
+
+- **exec** (and so inspect's `write_file`, which is built on it) is `docker exec -i` on the
+  service's container id, with inspect's semantics unchanged: working directory (relative to
+  the service's), user, environment, stdin, the in-container `timeout -k 5s` wrapper with the
+  host timeout 10 s above it, the 10 MiB output limit (`OutputLimitExceededError`), exit codes,
+  and a dead container reported as `SandboxUnavailableError`.
+  tests/sandbox/test_exec_semantics.py compares the two.
+- **sample_init**: inspect's project creation, its cleanup registration (`project_startup`: an
+  interrupted run still brings the project down at the task's end) and `compose up --wait`, then
+  one `docker inspect` of the project's containers (by compose's `<project>-<service>-1` names,
+  checked against their labels; `docker ps` by project label if a name does not answer) for
+  each service's state, exit code, name and working directory. It replaces inspect's `compose
+  config` (the service list is read from the rendered file), `compose ps` twice (running,
+  exited) and one `compose exec pwd` per service. The same checks and errors: a service that
+  is neither running nor exited 0 fails the sample (naming it, with its exit code, its log tail
+  and compose up's stderr), so does a project without a default service.
+- **the sample's setup script** (`SETUP_KEY` in the sample's metadata, put there by
+  `evals.tasks.with_plans`) runs at the end of `sample_init`, where inspect runs
+  `Sample.setup` (before any file copy and solver), in one exec on stdin, instead of inspect's
+  five (`mkdir`, write, `chmod`, run, `rm`): as the container's default user under bash, with
+  inspect's timeout and errors. A `Sample.setup` still runs inspect's way.
+- **connection()** from the known container: one `docker inspect`, not `compose ps` + `docker
+  inspect` (inspect's task runner asks every service for it once per sample).
+- **sample_cleanup**: `compose down --volumes` without inspect's `compose config --images`
+  image cleanup, which only removes images compose built under the project's own name (ours
+  are built by `scheming setup` under `scheming-evals/` and never removed by a sample). An
+  interrupted sample is left to inspect's task cleanup, as inspect does.
+
+`read_file` (`docker compose cp`) and the task-level hooks are inspect's.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import shlex
 import time
-from pathlib import PurePosixPath
-from typing import Any
+from dataclasses import dataclass
+from logging import getLogger
+from pathlib import Path, PurePosixPath
 
+import yaml
+
+# inspect-evals-lint: ignore[IECQ001] -- inspect's own setup timeout default, not re-declared
+from inspect_ai._util.constants import SANDBOX_SETUP_TIMEOUT
+
+# inspect-evals-lint: ignore[IECQ001] -- the sample whose project this is (as inspect's init)
+from inspect_ai.log._samples import sample_active
 from inspect_ai.util import (
     ExecResult,
+    SandboxConnection,
     SandboxEnvironment,
     SandboxEnvironmentConfigType,
     SandboxEnvironmentLimits,
@@ -29,15 +65,36 @@ from inspect_ai.util import (
     subprocess,
 )
 
+# inspect-evals-lint: ignore[IECQ001] -- the project's cleanup registry (interrupted runs)
+from inspect_ai.util._sandbox.docker.cleanup import cleanup_state, project_startup
+
+# inspect-evals-lint: ignore[IECQ001] -- compose up and down exactly as inspect runs them
+from inspect_ai.util._sandbox.docker.compose import compose_command, compose_up
+
 # inspect-evals-lint: ignore[IECQ001] -- the class to subclass has no public export
-from inspect_ai.util._sandbox.docker.docker import DockerSandboxEnvironment
+from inspect_ai.util._sandbox.docker.docker import (
+    DockerSandboxEnvironment,
+    parse_docker_inspect_ports,
+    resolve_config_environment,
+)
 
 # inspect-evals-lint: ignore[IECQ001] -- the same failure classification as inspect's exec
 from inspect_ai.util._sandbox.docker.failure import InjectedWrapper, classify_exec_failure
+
+# inspect-evals-lint: ignore[IECQ001] -- the service type compose_up reads healthchecks from
+from inspect_ai.util._sandbox.docker.service import ComposeService
+
+# inspect-evals-lint: ignore[IECQ001] -- the project naming and record inspect's cleanup knows
+from inspect_ai.util._sandbox.docker.util import ComposeProject, task_project_name
 from typing_extensions import override
+
+logger = getLogger(__name__)
 
 SANDBOX = "scheming-docker"
 """The name `SandboxEnvironmentSpec` selects this sandbox by."""
+SETUP_KEY = "sandbox_setup"
+"""Sample metadata key: the sample's setup script, run by this sandbox in one exec at the end of
+`sample_init` (`evals.tasks.with_plans` moves `Sample.setup` here)."""
 
 _SERVICE_LABEL = "com.docker.compose.service"
 _PROJECT_LABEL = "com.docker.compose.project"
@@ -50,11 +107,31 @@ which inspect's classifier knows, is `service "x" is not running`)."""
 _TIMEOUT_RETRIES = 2
 """As inspect's compose commands: a host-side timeout (a hung CLI, not the command's own
 timeout, which the in-container wrapper reports) is retried twice when the caller allows."""
+_DOWN_TIMEOUT = 300
+"""inspect's `compose down` process timeout."""
+_PROBE_TIMEOUT = 60
+_LOG_TAIL = 20
+_LOG_LIMIT = 4096
+_RUN_SETUP = 'script=$(cat) || exit 1\neval "$script"'
+"""The setup script arrives on stdin, read whole before it runs (a command in it that reads
+stdin gets end-of-file, as under inspect, rather than the rest of the script)."""
+
+
+@dataclass(frozen=True)
+class _Container:
+    """One compose service's container, as `docker inspect` saw it after `compose up`."""
+
+    id: str
+    name: str
+    status: str
+    exit_code: int
+    working_dir: str
 
 
 @sandboxenv(name=SANDBOX)
 class SchemingDockerSandbox(DockerSandboxEnvironment):
-    """inspect's docker sandbox with execs as plain `docker exec` on the service's container."""
+    """inspect's docker sandbox with execs as plain `docker exec` on the service's container
+    and a sample's start, setup and end in fewer docker calls."""
 
     @override
     @classmethod
@@ -64,28 +141,98 @@ class SchemingDockerSandbox(DockerSandboxEnvironment):
         config: SandboxEnvironmentConfigType | None,
         metadata: dict[str, str],
     ) -> dict[str, SandboxEnvironment]:
-        environments = await super().sample_init(task_name, config, metadata)
-        first = next(iter(environments.values())).as_type(DockerSandboxEnvironment)
-        project = first._project
+        # as inspect: sample metadata interpolated into the compose file, one project per sample
+        resolved = resolve_config_environment(config, metadata)
+        active = sample_active()
+        project = await ComposeProject.create(
+            name=task_project_name(task_name),
+            config=config,
+            sample_id=active.sample.id if active is not None else None,
+            epoch=active.epoch if active is not None else None,
+            env=resolved.env if resolved is not None else {},
+        )
+        # registered before anything starts: an interrupted run brings it down at task end
+        project_startup(project)
         try:
-            containers = await _containers(project.name)
-            ours: dict[str, SandboxEnvironment] = {}
-            for name, env in environments.items():
-                docker_env = env.as_type(DockerSandboxEnvironment)
-                container = containers.get(docker_env._service)
-                if container is None:
-                    raise RuntimeError(f"no running container for service '{name}'")
-                ours[name] = cls(
-                    docker_env._service, project, docker_env._working_dir, container=container
-                )
+            services = _services(project)
+            up = await compose_up(project, services)
+            containers = await _containers(project.name, list(services))
+            environments = await _environments(cls, project, services, containers, up)
+            setup = metadata.get(SETUP_KEY)
+            if setup:
+                await _run_setup(next(iter(environments.values())), str(setup))
         except BaseException:
-            await super().sample_cleanup(task_name, config, environments, False)
+            await _down(project)
             raise
-        return ours
+        return environments
 
-    def __init__(self, service: str, project: Any, working_dir: str, *, container: str) -> None:
+    @override
+    @classmethod
+    async def sample_cleanup(
+        cls,
+        task_name: str,
+        config: SandboxEnvironmentConfigType | None,
+        environments: dict[str, SandboxEnvironment],
+        interrupted: bool,
+    ) -> None:
+        # as inspect: an interrupted sample is brought down by the task's cleanup
+        if not interrupted:
+            first = next(iter(environments.values())).as_type(DockerSandboxEnvironment)
+            await _down(first._project)
+
+    def __init__(
+        self,
+        service: str,
+        project: ComposeProject,
+        working_dir: str,
+        *,
+        container: str,
+        name: str | None = None,
+    ) -> None:
         super().__init__(service, project, working_dir)
         self._container = container
+        self._name = name or container
+
+    @override
+    async def connection(self, *, user: str | None = None) -> SandboxConnection:
+        """As inspect's, from the known container: one `docker inspect` (name, state, ports).
+        A container that is not running, or a docker that does not answer, is a
+        `ConnectionError`, which inspect's callers skip."""
+        try:
+            result = await subprocess(
+                [
+                    "docker",
+                    "inspect",
+                    "--type",
+                    "container",
+                    "--format",
+                    "{{.State.Running}} {{json .NetworkSettings.Ports}}",
+                    self._container,
+                ],
+                timeout=_PROBE_TIMEOUT,
+            )
+        except TimeoutError:
+            raise ConnectionError(
+                f"docker inspect of service '{self._service}' timed out"
+            ) from None
+        running, _, ports = result.stdout.strip().partition(" ")
+        if not result.success or running != "true":
+            raise ConnectionError(f"Service '{self._service}' is not currently running.")
+        try:
+            mappings = parse_docker_inspect_ports(ports)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            mappings = None
+        as_user = ["--user", user] if user else []
+        return SandboxConnection(
+            type="docker",
+            command=shlex.join(["docker", "exec", "-it", *as_user, self._name, "bash", "-l"]),
+            # vscode cannot attach as a given user (as inspect: no command then)
+            vscode_command=None
+            if user
+            else ["remote-containers.attachToRunningContainer", self._name],
+            ports=mappings,
+            container=self._name,
+        )
 
     @override
     async def exec(
@@ -199,25 +346,174 @@ async def _running(container: str) -> bool:
     return not (result.success and result.stdout.strip() == "false")
 
 
-async def _containers(project: str) -> dict[str, str]:
-    """Service → id of its running container, for one compose project (one `docker ps`)."""
-    result = await subprocess(
-        [
-            "docker",
-            "ps",
-            "--no-trunc",
-            "--filter",
-            f"label={_PROJECT_LABEL}={project}",
-            "--format",
-            f'{{{{.ID}}}} {{{{.Label "{_SERVICE_LABEL}"}}}}',
-        ],
-        timeout=120,
+def _services(project: ComposeProject) -> dict[str, ComposeService]:
+    """The services of the project's compose file, read from the file (this project renders
+    it: no interpolation in service names, healthchecks or `x-default`), not `compose
+    config`."""
+    if project.config is None:
+        raise RuntimeError(f"compose project '{project.name}' has no compose file")
+    config = yaml.safe_load(Path(project.config).read_text())
+    services = config.get("services") if isinstance(config, dict) else None
+    if not isinstance(services, dict) or not services:
+        raise RuntimeError(f"Error reading docker config: no services in {project.config}")
+    return {str(name): spec or {} for name, spec in services.items()}
+
+
+async def _environments(
+    cls: type[SchemingDockerSandbox],
+    project: ComposeProject,
+    services: dict[str, ComposeService],
+    containers: dict[str, _Container],
+    up: ExecResult[str],
+) -> dict[str, SandboxEnvironment]:
+    """As inspect's checks after `compose up`: every service running or exited 0, a sandbox
+    per running service, the default one first."""
+    failed = [
+        name
+        for name in services
+        if (c := containers.get(name)) is None
+        or not (c.status == "running" or (c.status == "exited" and c.exit_code == 0))
+    ]
+    running = [
+        name for name in services if name not in failed and containers[name].status == "running"
+    ]
+    if failed or not running:
+        raise RuntimeError(
+            "No services started.\n"
+            + "".join([await _failure(name, containers.get(name)) for name in failed])
+            + f"Compose up stderr: {up.stderr}"
+        )
+    environments: dict[str, SandboxEnvironment] = {}
+    default: str | None = None
+    for name in running:
+        c = containers[name]
+        environments[name] = cls(name, project, c.working_dir or "/", container=c.id, name=c.name)
+        if services[name].get("x-default", False):
+            default = name
+    default = default or "default"
+    if default not in environments:
+        raise RuntimeError(
+            "No 'default' service found in Docker compose file. "
+            + "You should either name a service 'default' or add "
+            + "'x-default: true' to one of your service definitions."
+        )
+    return {default: environments[default]} | {
+        k: v for k, v in environments.items() if k != default
+    }
+
+
+async def _failure(service: str, container: _Container | None) -> str:
+    """One line naming a service that did not start, and its log tail."""
+    if container is None:
+        return f"Service '{service}': no container was created.\n"
+    state = container.status + (
+        f" with code {container.exit_code}" if container.status == "exited" else ""
     )
-    if not result.success:
-        raise RuntimeError(f"docker ps for project '{project}' failed: {result.stderr.strip()}")
-    found: dict[str, str] = {}
-    for line in result.stdout.splitlines():
-        container, _, service = line.strip().partition(" ")
-        if container and service:
-            found[service] = container
+    logs = ""
+    try:
+        result = await subprocess(
+            ["docker", "logs", "--tail", str(_LOG_TAIL), container.id],
+            timeout=_PROBE_TIMEOUT,
+            output_limit=_LOG_LIMIT,
+        )
+        tail = (result.stdout + result.stderr).strip()[-_LOG_LIMIT:]
+        if tail:
+            logs = f"; its last log lines:\n{tail}"
+    except (TimeoutError, RuntimeError, OSError):
+        pass
+    return f"Service '{service}' is {state}{logs}\n"
+
+
+async def _containers(project: str, services: list[str]) -> dict[str, _Container]:
+    """Service → its container, for one compose project: one `docker inspect` of compose's
+    container names, checked against the project and service labels; a service whose name does
+    not answer is looked up by label (`docker ps -a`, then `docker inspect` of what it finds)."""
+    found = await _inspect(project, [f"{project}-{service}-1" for service in services])
+    missing = [service for service in services if service not in found]
+    if missing:
+        listed = await subprocess(
+            [
+                "docker",
+                "ps",
+                "-a",
+                "-q",
+                "--no-trunc",
+                "--filter",
+                f"label={_PROJECT_LABEL}={project}",
+            ],
+            timeout=_PROBE_TIMEOUT,
+        )
+        if not listed.success:
+            raise RuntimeError(f"docker ps for project '{project}' failed: {listed.stderr.strip()}")
+        ids = listed.stdout.split()
+        if ids:
+            found = {**await _inspect(project, ids), **found}
     return found
+
+
+async def _inspect(project: str, containers: list[str]) -> dict[str, _Container]:
+    """Service → container, of those of `containers` (names or ids) that exist and belong to
+    `project` (docker prints the ones it finds and fails for the others)."""
+    result = await subprocess(
+        ["docker", "inspect", "--type", "container", *containers], timeout=_PROBE_TIMEOUT
+    )
+    try:
+        records = json.loads(result.stdout or "[]")
+    except json.JSONDecodeError:
+        records = []
+    found: dict[str, _Container] = {}
+    for record in records if isinstance(records, list) else []:
+        try:
+            labels = record["Config"].get("Labels") or {}
+            if labels.get(_PROJECT_LABEL) != project or _SERVICE_LABEL not in labels:
+                continue
+            state = record["State"]
+            found[str(labels[_SERVICE_LABEL])] = _Container(
+                id=str(record["Id"]),
+                name=str(record["Name"]).lstrip("/"),
+                status=str(state["Status"]),
+                exit_code=int(state.get("ExitCode") or 0),
+                working_dir=str(record["Config"].get("WorkingDir") or ""),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError):
+            continue
+    return found
+
+
+async def _run_setup(environment: SandboxEnvironment, script: str) -> None:
+    """The sample's setup script in one exec, as inspect's `Sample.setup`: the default
+    service's default user, bash, inspect's timeout (`INSPECT_SANDBOX_SETUP_TIMEOUT`), not
+    retried on timeout (it need not be idempotent), a failure raising with its stderr."""
+    timeout = int(os.environ.get("INSPECT_SANDBOX_SETUP_TIMEOUT", SANDBOX_SETUP_TIMEOUT))
+    try:
+        result = await environment.exec(
+            ["bash", "-c", _RUN_SETUP], input=script, timeout=timeout, timeout_retry=False
+        )
+    except TimeoutError:
+        raise RuntimeError("Timed out executing setup command in sandbox") from None
+    if not result.success:
+        raise RuntimeError(f"Failed to execute setup script for sample: {result.stderr}")
+
+
+async def _down(project: ComposeProject) -> None:
+    """inspect's `compose down --volumes` (same timeout, warnings instead of errors), without
+    its image cleanup (see the module doc); the project leaves the cleanup registry."""
+    try:
+        result = await compose_command(
+            ["down", "--volumes"],
+            project=project,
+            cwd=os.path.dirname(project.config) if project.config else None,
+            timeout=_DOWN_TIMEOUT,
+            capture_output=True,
+            ansi="never",
+        )
+        if not result.success:
+            logger.warning(f"Failed to stop docker service {result.stderr}")
+    except TimeoutError:
+        logger.warning(
+            f"Docker compose down for project '{project.name}' timed out after "
+            f"{_DOWN_TIMEOUT} seconds."
+        )
+    running = cleanup_state().running_projects
+    if project in running:
+        running.remove(project)
