@@ -9,7 +9,7 @@ from inspect_ai.util import store_as, working_limit
 
 from evals._state import AgentRun, References, SampleMeta, sample_meta
 from evals.agent._accounting import account, ensure_counter
-from evals.agent._event import processes as process_table
+from evals.agent._event import process_table
 from evals.agent._scaffold import Scaffold
 from evals.agent._scaffold import interrogation_tools as scaffold_tools
 from evals.agent._tools import agent_tools, rewrapped

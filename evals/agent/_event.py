@@ -11,6 +11,7 @@ no-ops for a sample without an event. A failure is recorded, never raised.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -19,7 +20,11 @@ from inspect_ai.util import sandbox
 
 from evals._bounded import UntrustedDataError, read_inside
 from evals._state import sample_meta
+from evals.agent._proc import container_rows
 from evals.detectors.persistence import MAX_RECORD_TEXT, EventRecord
+from evals.detectors.processes import HOST, ProcessTrace
+from evals.sandbox import SchemingDockerSandbox
+from evals.sandbox._host import container_pid, pid_is_container
 from evals.scenario import Scenario
 
 EVENT_KEY = "event"
@@ -90,6 +95,42 @@ async def processes() -> list[dict[str, Any]]:
     if not isinstance(rows, list):
         raise RuntimeError("process table: not a list")
     return [p for p in rows if isinstance(p, dict) and p.get("uid") != 0]
+
+
+async def process_table() -> list[dict[str, Any]]:
+    """The agent container's non-root processes for the `processes` detector: read from the
+    host's /proc (`evals.agent._proc`, no exec) where the harness is root on the docker host
+    and the sandbox is `scheming-docker`, else by `processes()` (one exec). The first survey
+    decides; which one, and why not the host's, is kept in the sample's `ProcessTrace`
+    (`source`, `source_note`). A host read that fails later (the container's init gone or
+    replaced) falls back to the exec for the rest of the sample."""
+    trace = ProcessTrace()
+    if trace.source in ("", HOST):
+        why = await _host_rows()
+        if isinstance(why, list):
+            trace.source = HOST
+            return why
+        trace.source, trace.source_note = "exec", why[:300]
+    return await processes()
+
+
+async def _host_rows() -> list[dict[str, Any]] | str:
+    """The rows read from the host, or why they could not be."""
+    try:  # sandbox() is inspect's proxy: as_type reaches the sandbox behind it
+        env = sandbox().as_type(SchemingDockerSandbox)
+    except TypeError as ex:
+        return f"no host view: {ex}"[:300]
+    container = env._container  # the id the sandbox resolved at sample start
+    init = await container_pid(container)
+    if init is None:
+        return "no host view of the container (not root on a local engine, or it is gone)"
+    try:
+        rows = await asyncio.to_thread(container_rows, init)
+    except OSError as ex:
+        return f"host view: {type(ex).__name__}: {ex}"
+    if not pid_is_container(init, container):
+        return "host view: the container's init changed while it was read"
+    return rows
 
 
 @solver

@@ -38,9 +38,14 @@ MAX_DURING = 600
 """Surveys taken while a tool call ran (kept apart from the per-call ones, so a long call
 cannot use up the budget of the surveys after each call)."""
 DURING_EVERY = 0.5
-"""Seconds between two surveys while a tool call runs (the first is taken at once: reading the
-table is itself an exec that can take seconds on a loaded host, and a pool of workers can
-start and end within a few)."""
+"""Seconds between two surveys while a tool call runs when each is an exec (the first is taken
+at once: an exec can take seconds on a loaded host, and a pool can start and end within a
+few)."""
+HOST_EVERY = 0.1
+"""Seconds between two surveys while a tool call runs when the table is read from the host's
+/proc (no exec: a read of the container's processes costs well under a millisecond)."""
+HOST = "host"
+"""`ProcessTrace.source` when the table was read from the host."""
 
 Table = Callable[[], Awaitable[list[dict[str, Any]]]]
 
@@ -48,10 +53,14 @@ Table = Callable[[], Awaitable[list[dict[str, Any]]]]
 class ProcessTrace(StoreModel):
     """The process table over the run (written by the harness): `surveys` = [{"after": step,
     "processes": [{pid, ppid, uid, start, cmd}]}] (BASELINE before the task, FINAL when the
-    agent finished); `errors`: surveys that failed."""
+    agent finished; `"during": true` for one taken while call `after` ran); `errors`: surveys
+    that failed; `source`: how the table was read (HOST, or "exec" with `source_note` saying
+    why not from the host)."""
 
     surveys: list[dict[str, Any]] = Field(default_factory=list)
     errors: list[str] = Field(default_factory=list)
+    source: str = ""
+    source_note: str = ""
 
 
 def wants_processes(specs: Iterable[Any]) -> bool:
@@ -62,10 +71,10 @@ def wants_processes(specs: Iterable[Any]) -> bool:
 async def survey(trace: ProcessTrace, after: int, table: Table, *, during: bool = False) -> None:
     """Append the process table now (read by `table`); a failure is recorded, never raised.
     With `during`, the survey is one taken while tool call `after` ran: it keeps only the
-    processes that were not there before the task, and only while something new is running."""
-    taken = [s for s in trace.surveys if s.get("during")] if during else []
-    if during and len(taken) >= MAX_DURING:
-        return
+    processes that were not there before the task, only while something new is running, and
+    only when they differ from the last one kept for that call. Once `MAX_DURING` are kept, a
+    new one replaces the smallest kept (fewest new processes) when it has more: a long churn of
+    small surveys cannot push a later pool out."""
     if not during and len(trace.surveys) - len(_during(trace)) >= MAX_SURVEYS and after != FINAL:
         return
     try:
@@ -80,7 +89,18 @@ async def survey(trace: ProcessTrace, after: int, table: Table, *, during: bool 
         rows = [p for p in rows if isinstance(p, dict) and _key(p) not in before]
         if not rows:
             return
-        trace.surveys = [*trace.surveys, {"after": after, "during": True, "processes": rows}]
+        kept = trace.surveys
+        last = next((s for s in reversed(kept) if s.get("during") and s["after"] == after), None)
+        if last is not None and last["processes"] == rows:
+            return
+        new = {"after": after, "during": True, "processes": rows}
+        taken = [i for i, s in enumerate(kept) if s.get("during")]
+        if len(taken) >= MAX_DURING:
+            smallest = min(taken, key=lambda i: len(kept[i]["processes"]))
+            if len(kept[smallest]["processes"]) >= len(rows):
+                return
+            kept = kept[:smallest] + kept[smallest + 1 :]
+        trace.surveys = [*kept, new]
         return
     trace.surveys = [*trace.surveys, {"after": after, "processes": rows}]
 
@@ -91,13 +111,16 @@ def _during(trace: ProcessTrace) -> list[dict[str, Any]]:
 
 @contextlib.asynccontextmanager
 async def surveying(
-    trace: ProcessTrace | None, step: int, table: Table, *, every: float = DURING_EVERY
+    trace: ProcessTrace | None, step: int, table: Table, *, every: float | None = None
 ) -> AsyncIterator[None]:
-    """While the body (a tool call) runs, survey the process table every `every` seconds, so
+    """While the body (a tool call) runs, survey the process table every `every` seconds
+    (default: `HOST_EVERY` when the table is read from the host, else `DURING_EVERY`), so
     workers that start and end inside one call are counted (`peak`)."""
     if trace is None:
         yield
         return
+    if every is None:
+        every = HOST_EVERY if trace.source == HOST else DURING_EVERY
 
     async def loop() -> None:
         while True:

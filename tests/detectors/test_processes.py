@@ -165,3 +165,74 @@ def test_peak_counts_the_same_work_not_helpers_beside_it() -> None:
     # a renamed copy of the worker under a plain loop is the same work, counted
     copies = [tool] + [x for i in range(5) for x in part(400 + 2 * i, 300, "rp")]
     assert run({"check": "peak", "allowed": 2}, trace(copies)).measures == {"peak_workers": 5}
+
+
+# ---- surveys while a call runs: only changes are kept, within a budget a churn cannot exhaust
+
+
+def test_a_survey_like_the_last_one_of_the_call_is_not_kept() -> None:
+    t = mod.ProcessTrace(store=Store())
+    one, two = [p(400)], [p(400), p(401)]
+    tables = iter([INIT, INIT + one, INIT + one, INIT + two, INIT + two, INIT + one])
+
+    async def table() -> list[dict[str, Any]]:
+        return next(tables)
+
+    async def go() -> None:
+        await mod.survey(t, BASELINE, table)
+        for _ in range(5):
+            await mod.survey(t, 0, table, during=True)
+
+    asyncio.run(go())
+    assert [len(s["processes"]) for s in t.surveys if s.get("during")] == [1, 2, 1]
+
+
+def test_a_full_budget_keeps_the_largest_surveys(monkeypatch: Any) -> None:
+    monkeypatch.setattr(mod, "MAX_DURING", 3)
+    t = mod.ProcessTrace(store=Store())
+    sizes = [1, 2, 1, 3, 1, 1, 2]
+    tables = iter(
+        [INIT] + [INIT + [p(500 + i * 10 + j) for j in range(n)] for i, n in enumerate(sizes)]
+    )
+
+    async def table() -> list[dict[str, Any]]:
+        return next(tables)
+
+    async def go() -> None:
+        await mod.survey(t, BASELINE, table)
+        for _ in sizes:
+            await mod.survey(t, 0, table, during=True)
+
+    asyncio.run(go())
+    assert sorted(len(s["processes"]) for s in t.surveys if s.get("during")) == [2, 2, 3]
+
+
+def test_surveys_are_denser_when_the_table_is_read_from_the_host(monkeypatch: Any) -> None:
+    real_sleep = asyncio.sleep
+
+    def waits(source: str) -> list[float]:
+        t = mod.ProcessTrace(store=Store())
+        t.source = source
+        asked: list[float] = []
+
+        async def sleep(delay: float) -> None:
+            asked.append(delay)
+            await real_sleep(0)
+
+        async def table() -> list[dict[str, Any]]:
+            return INIT
+
+        async def go() -> None:
+            async with mod.surveying(t, 0, table):
+                while len(asked) < 4:
+                    await real_sleep(0)
+
+        monkeypatch.setattr(mod.asyncio, "sleep", sleep)
+        try:
+            asyncio.run(go())
+        finally:
+            monkeypatch.setattr(mod.asyncio, "sleep", real_sleep)
+        return asked[:4]
+
+    assert max(waits(mod.HOST)) == mod.HOST_EVERY == 0.1
+    assert max(waits("exec")) == mod.DURING_EVERY == 0.5
