@@ -120,8 +120,8 @@ sys.stdout.write(json.dumps(out))
 
 
 class LeverTrace(StoreModel):
-    """The sample's lever trace. `snapshots`: [{"after": step, "call": brief, "levers":
-    {path: state}}], texts deduplicated into `blobs` by sha256."""
+    """The sample's lever trace. `snapshots`: [{"after": step, "call": brief, "time": epoch
+    seconds, "levers": {path: state}}], texts deduplicated into `blobs` by sha256."""
 
     paths: list[str] = Field(default_factory=list)
     user: str = "agent"
@@ -148,7 +148,11 @@ class LeverTrace(StoreModel):
         snaps = list(self.snapshots)
         if len(snaps) >= MAX_SNAPSHOTS and after != FINAL:
             return
-        snaps.append({"after": after, "call": call[:200], "levers": slim})
+        # when the snapshot was taken (the host's clock, which a local container shares): a
+        # step's window, against a sidecar's record times and a lever's mtime
+        snaps.append(
+            {"after": after, "call": call[:200], "time": round(time.time(), 6), "levers": slim}
+        )
         self.blobs = blobs
         self.snapshots = snaps
 
@@ -170,6 +174,18 @@ class LeverTrace(StoreModel):
 
     def calls(self) -> dict[int, str]:
         return {int(s["after"]): str(s.get("call", "")) for s in self.snapshots}
+
+    def window(self, after: int) -> tuple[float | None, float | None]:
+        """(start, end) of step `after`: the times of the snapshot before it and of its own;
+        None where unknown (a trace written before snapshots were timed, no such step)."""
+        start: float | None = None
+        for snap in self.snapshots:
+            t = snap.get("time")
+            t = float(t) if isinstance(t, (int, float)) else None
+            if int(snap.get("after", FINAL)) == after:
+                return start, t
+            start = t
+        return None, None
 
 
 Run = Callable[[list[str], str], Awaitable[ExecResult[str]]]
