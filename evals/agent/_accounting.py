@@ -236,6 +236,12 @@ def _carry_reruns(uuid: str, attempt: int) -> None:
                 "input": total.input_tokens,
                 "output": total.output_tokens,
             }
+            extra = {
+                "cache_read": total.input_tokens_cache_read,
+                "cache_write": total.input_tokens_cache_write,
+                "reasoning": total.reasoning_tokens,
+            }
+            record[model].update({k: v for k, v in extra.items() if v})  # priced apart
     entry["reruns"] = {"attempts": attempt - 1, "usage": record}
 
 

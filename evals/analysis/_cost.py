@@ -178,10 +178,22 @@ def usage_cost(
 
 
 def usage_block(
-    usage: Mapping[str, Mapping[str, int]], table: PriceTable | None = None
+    usage: Mapping[str, Mapping[str, int]],
+    table: PriceTable | None = None,
+    *,
+    reruns: Mapping[str, Mapping[str, int]] | None = None,
+    rerun_attempts: int = 0,
 ) -> dict[str, Any]:
-    """The JSON form of a usage dict: per model counts and cost, totals, unpriced models."""
-    table = table or _default()
+    """The JSON form of a usage dict: per model counts and cost, totals, unpriced models; and
+    under `reruns` the same for the part of it spent by attempts that errored and were run
+    again (`--retry-on-error`), with how many such attempts: what errors cost (already in the
+    totals, shown apart)."""
+    block = _block(usage, table or _default())
+    block["reruns"] = {"attempts": rerun_attempts, **_block(reruns or {}, table or _default())}
+    return block
+
+
+def _block(usage: Mapping[str, Mapping[str, int]], table: PriceTable) -> dict[str, Any]:
     models: dict[str, Any] = {}
     for model in sorted(usage):
         counts = {k: int(usage[model].get(k, 0) or 0) for k in USAGE_KEYS}
@@ -193,6 +205,11 @@ def usage_block(
         "cost_usd": _round(cost),
         "unpriced": unpriced,
     }
+
+
+def charged_tokens(counts: Mapping[str, Any]) -> int:
+    """Input + cached + output tokens of a usage total (what is charged)."""
+    return sum(int(counts.get(k, 0) or 0) for k in CHARGED)
 
 
 def _round(value: float | None) -> float | None:

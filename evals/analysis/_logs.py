@@ -70,6 +70,11 @@ class SampleRecord(NamedTuple):
     """Per model: input, output, cache_read, cache_write, reasoning tokens and requests."""
     sent: dict[str, dict[str, Any]] | None = None
     """Per model: the generation settings its first request of this sample actually carried."""
+    reruns: dict[str, dict[str, int]] | None = None
+    """Per model: what the attempts of this sample that errored used before it was run again
+    (--retry-on-error; already part of `usage`), the same keys as `usage`."""
+    rerun_attempts: int = 0
+    """Attempts of this sample that errored and were run again."""
 
 
 @dataclass
@@ -502,6 +507,8 @@ class Fate(NamedTuple):
     bad_tool_calls: int | None
     usage: dict[str, dict[str, int]] | None
     sent: dict[str, dict[str, Any]] | None = None
+    reruns: dict[str, dict[str, int]] | None = None
+    rerun_attempts: int = 0
 
 
 ACCOUNT_KEY = "scheming:accounting"
@@ -564,7 +571,10 @@ def _fate(
     tool_calls = account.get("tool_calls")
     bad = account.get("bad_tool_calls")
     sent = account.get("sent")
+    reruns, attempts = _reruns(account.get("reruns"))
     return Fate(
+        reruns=reruns,
+        rerun_attempts=attempts,
         sent={str(k): dict(v) for k, v in sent.items() if isinstance(v, Mapping)}
         if isinstance(sent, Mapping)
         else None,
@@ -574,6 +584,23 @@ def _fate(
         bad_tool_calls=bad if isinstance(bad, int) else None,
         usage=usage or None,
     )
+
+
+RERUN_KEYS = ("input", "output", "cache_read", "cache_write", "reasoning", "requests")
+
+
+def _reruns(raw: Any) -> tuple[dict[str, dict[str, int]] | None, int]:
+    """(usage per model, attempts) of a sample's errored attempts that were run again: the
+    accounting entry's `reruns` (evals.agent._accounting)."""
+    if not isinstance(raw, Mapping):
+        return None, 0
+    usage = raw.get("usage")
+    out: dict[str, dict[str, int]] = {}
+    if isinstance(usage, Mapping):
+        for model, counts in usage.items():
+            if isinstance(counts, Mapping):
+                out[str(model)] = {k: _count(counts.get(k)) for k in RERUN_KEYS}
+    return out or None, _count(raw.get("attempts"))
 
 
 def _count(value: Any) -> int:

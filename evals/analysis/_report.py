@@ -11,7 +11,13 @@ from typing import Any
 from inspect_ai.log import EvalLog
 
 from evals.analysis._contrast import ScenarioContrast, contrasts
-from evals.analysis._cost import PriceTable, load_prices, total_usage, usage_block
+from evals.analysis._cost import (
+    PriceTable,
+    charged_tokens,
+    load_prices,
+    total_usage,
+    usage_block,
+)
 from evals.analysis._logs import run_settings
 from evals.analysis._rows import (
     ACTED,
@@ -94,7 +100,12 @@ class Report:
                 "limits": dict(sorted(total.limits.items())),
                 "no_tool_calls": total.no_tool_calls,
                 "bad_tool_calls": total.bad_tool_calls,
-                "usage": usage_block(total.usage, self.prices),
+                "usage": usage_block(
+                    total.usage,
+                    self.prices,
+                    reruns=total.rerun_usage,
+                    rerun_attempts=total.rerun_attempts,
+                ),
                 "behaviours": {},
             }
             for behaviour in self.behaviours:
@@ -143,6 +154,10 @@ class Report:
             row["tokens_reasoning"] = totals["reasoning"]
             row["requests"] = totals["requests"]
             row["cost_usd"] = row["usage"]["cost_usd"]
+            reruns = row["usage"]["reruns"]  # what errored attempts run again spent
+            row["rerun_attempts"] = reruns["attempts"]
+            row["rerun_tokens"] = charged_tokens(reruns["total"])
+            row["rerun_cost_usd"] = reruns["cost_usd"]
             row[ACTED] = cell.rate(ACTED)
             for key in ALL_KEYS:
                 ci = self.interval(cell.k[key], cell.d[key])

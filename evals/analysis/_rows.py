@@ -15,7 +15,9 @@ errors + limit_hit, shown next to n), never read as "did not scheme". `samples` 
   task phase (a refusal loop, empty turns, only malformed calls); `bad_tool_calls` sums the
   tool calls that did not parse.
 - `usage`: tokens (input, output, cache_read, cache_write, reasoning) and requests per model over
-  all the cell's samples, with an estimated cost from the price table (`evals.analysis._cost`).
+  all the cell's samples, with an estimated cost from the price table (`evals.analysis._cost`);
+  its `reruns` part is what attempts that errored and were run again (--retry-on-error) spent,
+  already counted in the totals: what errors cost.
 - `acted` (used for the model-level summary) is 1 when `attempted` or `succeeded` is 1, 0 when the
   judged ones among them are 0 and none is unscored, and left out otherwise.
 """
@@ -135,6 +137,9 @@ class Cell:
     no_tool_calls: int = 0
     bad_tool_calls: int = 0
     usage: dict[str, dict[str, int]] = field(default_factory=dict)
+    rerun_usage: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Part of `usage` spent by attempts that errored and were run again."""
+    rerun_attempts: int = 0
     sent: dict[str, dict[str, int]] = field(default_factory=dict)
     """Per model: the generation settings actually sent (as JSON) and in how many samples."""
     task_versions: set[str] = field(default_factory=set)
@@ -153,6 +158,9 @@ class Cell:
         """Count `s`'s fate and usage; True when it is graded (enters the rates)."""
         if s.usage:
             add_usage(self.usage, s.usage)
+        if s.reruns:
+            add_usage(self.rerun_usage, s.reruns)
+        self.rerun_attempts += s.rerun_attempts
         for model, settings in (s.sent or {}).items():
             key = json.dumps(settings, sort_keys=True, default=str)
             seen = self.sent.setdefault(model, {})
@@ -231,6 +239,8 @@ class Cell:
         self.no_tool_calls += other.no_tool_calls
         self.bad_tool_calls += other.bad_tool_calls
         add_usage(self.usage, other.usage)
+        add_usage(self.rerun_usage, other.rerun_usage)
+        self.rerun_attempts += other.rerun_attempts
         for model, seen in other.sent.items():
             mine = self.sent.setdefault(model, {})
             for key, count in seen.items():
@@ -525,7 +535,9 @@ def summary_row(cell: Cell, prices: PriceTable | None = None) -> dict[str, Any]:
     row["limits"] = dict(sorted(cell.limits.items()))
     row["no_tool_calls"] = cell.no_tool_calls
     row["bad_tool_calls"] = cell.bad_tool_calls
-    row["usage"] = usage_block(cell.usage, prices)
+    row["usage"] = usage_block(
+        cell.usage, prices, reruns=cell.rerun_usage, rerun_attempts=cell.rerun_attempts
+    )
     row["scenario_version"] = cell.scenario_version
     row["measures"] = cell.means()
     return row

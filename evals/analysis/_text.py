@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from evals.analysis._cost import (
     USAGE_KEYS,
     add_usage,
+    charged_tokens,
     fmt_cost,
     fmt_tokens,
     load_prices,
@@ -81,24 +82,38 @@ def fmt_limits(limits: dict[str, int] | None, total: int) -> str:
     return f"{total} ({', '.join(parts)})" if parts else str(total)
 
 
-def _row_usage(r: dict[str, Any]) -> tuple[str, str, str]:
-    """(tokens in+out, requests, cost) of a row's usage block."""
+def _row_usage(r: dict[str, Any]) -> tuple[str, str, str, str]:
+    """(tokens in+out, requests, cost, re-runs) of a row's usage block: re-runs are the tokens
+    and cost of attempts that errored and were run again (part of the totals), `0` if none."""
     u = r.get("usage") or {}
     total = u.get("total") or {}
-    tokens = sum(
-        int(total.get(k, 0) or 0) for k in ("input", "cache_read", "cache_write", "output")
-    )
     return (
-        fmt_tokens(tokens),
+        fmt_tokens(charged_tokens(total)),
         str(int(total.get("requests", 0) or 0)),
         fmt_cost(u.get("cost_usd"), u.get("unpriced") or ()),
+        _fmt_reruns(u.get("reruns") or {}),
     )
 
 
-def pooled_usage(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, int]]:
+def _fmt_reruns(reruns: dict[str, Any]) -> str:
+    """`tokens/cost` of the errored attempts run again (no spaces: one cell), `0` if none."""
+    tokens = charged_tokens(reruns.get("total") or {})
+    if not tokens and not reruns.get("attempts"):
+        return "0"
+    cost = fmt_cost(reruns.get("cost_usd"), reruns.get("unpriced") or ())
+    return f"{fmt_tokens(tokens)}/{cost}"
+
+
+def pooled_usage(
+    rows: Sequence[dict[str, Any]], part: str | None = None
+) -> dict[str, dict[str, int]]:
+    """Usage per model over `rows`; `part="reruns"`: only what errored attempts spent."""
     out: dict[str, dict[str, int]] = {}
     for r in rows:
-        models = (r.get("usage") or {}).get("models") or {}
+        block = r.get("usage") or {}
+        if part is not None:
+            block = block.get(part) or {}
+        models = block.get("models") or {}
         add_usage(
             out, {m: {k: v for k, v in c.items() if k in USAGE_KEYS} for m, c in models.items()}
         )
@@ -123,6 +138,18 @@ def usage_lines(rows: Sequence[dict[str, Any]], prices: Any = None) -> list[str]
         cost, unpriced = usage_cost(usage, table)
         note = f" (no price for {', '.join(unpriced)})" if unpriced else ""
         lines.append(f"  estimated cost: {fmt_cost(cost, unpriced)}{note}")
+    reruns = pooled_usage(rows, "reruns")
+    attempts = sum(
+        int(((r.get("usage") or {}).get("reruns") or {}).get("attempts") or 0) for r in rows
+    )
+    if reruns or attempts:
+        cost, unpriced = usage_cost(reruns, table)
+        total = {k: sum(c[k] for c in reruns.values()) for k in USAGE_KEYS}
+        lines.append(
+            f"  of which errored attempts run again (--retry-on-error): {attempts} attempt(s), "
+            f"{fmt_tokens(charged_tokens(total))} tokens, {total['requests']} requests, "
+            f"{fmt_cost(cost, unpriced)}"
+        )
     return lines
 
 
@@ -166,7 +193,9 @@ def format_table(rows: Sequence[dict[str, Any]], prices: Any = None) -> str:
     Columns: model (only when there are several), scenario, factors, n (graded), excl (errored +
     limit hit, not in the rates), one rate per key (`-` where it never applies), unscored,
     errors, limit (by kind), no-tool (samples whose agent made no tool call), tokens, requests,
-    cost. Then why samples were excluded, tokens and cost per model, and the legend.
+    cost, rerun tok/cost (tokens and cost of attempts that errored and were run again, part of
+    the tokens and cost before it; `0` if none). Then why samples were excluded, tokens and cost
+    per model, and the legend.
     """
     if not rows:
         return "(no scheming samples)"
@@ -187,6 +216,7 @@ def format_table(rows: Sequence[dict[str, Any]], prices: Any = None) -> str:
         "tokens",
         "req",
         "cost",
+        "rerun tok/cost",
     ]
     body: list[list[str]] = []
     for r in rows:
@@ -268,6 +298,7 @@ def summary_table_body(report: Report, data: dict[str, Any]) -> tuple[list[str],
         "tokens",
         "requests",
         "est. cost",
+        "errored re-runs (tokens/cost)",
     ]
     body: list[list[str]] = []
     for m in data["models"]:
@@ -377,6 +408,7 @@ def rows_table_body(data: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         "tokens",
         "requests",
         "est. cost",
+        "errored re-runs (tokens/cost)",
     ]
     body: list[list[str]] = []
     for r in data["rows"]:
@@ -430,7 +462,9 @@ DEFINITIONS = (
     "counts samples that hit a limit (msg = messages, tok = tokens, work = working time, time = "
     "wall-clock, ctx = context window); both are `excluded` from every rate, never read as 'did "
     "not scheme'. `no tool call` counts samples whose agent made no tool call that parsed. Tokens "
-    "are input + cached + output; cost is estimated from list prices (price table below). "
+    "are input + cached + output; cost is estimated from list prices (price table below); "
+    "`errored re-runs` is the part of them spent by attempts that errored and were run again "
+    "(--retry-on-error), what errors cost. "
     "`unscored` counts judgements a grader could not make (one per sample and key), which are "
     "never read as 0. `acted` = attempted or succeeded. The model summary pools the treatment "
     "(non-control) cells of each behaviour family. Treatment − control pairs each treatment cell "
@@ -565,7 +599,7 @@ def render_latex(report: Report, data: dict[str, Any]) -> str:
                 if e
                 else "--"
             )
-        tokens, _, cost = _row_usage(m)
+        tokens, _, cost, _ = _row_usage(m)
         lines.append(
             f"{tex_escape(m['model'])} & "
             + " & ".join(cells)

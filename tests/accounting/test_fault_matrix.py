@@ -156,6 +156,60 @@ def test_a_rerun_of_an_errored_sample_is_paid_and_counted(
     assert log.stats.model_usage["openai-api/local/flaky"].input_tokens == 300
 
 
+def test_what_errored_attempts_cost_is_shown_apart(fake_server: FakeServer, tmp_path: Path) -> None:
+    # the same flaky target: its first attempt paid 1 request (100 input, 10 output) and
+    # errored, the re-run was graded; that first attempt is in every output as its own field
+    import csv
+    import json
+
+    from evals.analysis import build_report, write_report
+    from evals.analysis._cost import load_prices
+
+    prices_file = tmp_path / "prices.yaml"
+    prices_file.write_text(
+        "per: 1000\nmodels:\n  - {match: 'openai-api/local/*', input: 1, output: 2}\n"
+    )
+    prices = load_prices(prices_file)
+    log_dir = tmp_path / "logs"
+    run_target("flaky", log_dir, max_retries=0, retry_on_error=1)
+    [row] = summary_rows(log_dir, prices)  # as --summary-json writes it
+    reruns = row["usage"]["reruns"]
+    assert reruns["attempts"] == 1
+    flaky = reruns["models"]["openai-api/local/flaky"]
+    assert (flaky["requests"], flaky["input"], flaky["output"]) == (1, 100, 10)
+    assert "openai-api/local/judge" not in reruns["models"]  # the judge ran in the re-run only
+    assert reruns["cost_usd"] == pytest.approx(0.12)  # 100 x $1/1k + 10 x $2/1k
+    # part of the totals (3 target requests paid in all), not added on top
+    assert row["usage"]["models"]["openai-api/local/flaky"]["requests"] == 3
+    # the console table: its own column, and a line under the table
+    text = format_table([row], prices)
+    header, _, line = text.splitlines()[:3]
+    assert header.split()[-3:] == ["cost", "rerun", "tok/cost"]
+    assert line.split()[-1] == "110/$0.1200"
+    assert (
+        "of which errored attempts run again (--retry-on-error): 1 attempt(s), 110 tokens, "
+        "1 requests, $0.1200" in text
+    )
+    # a run without a re-run shows 0 there
+    [clean] = summary_rows(run_target("submit", tmp_path / "clean")[0], prices)
+    assert clean["usage"]["reruns"]["attempts"] == 0
+    assert format_table([clean], prices).splitlines()[2].split()[-1] == "0"
+    # the report: the accounting section, the cells' table, the CSV and JSON fields
+    out = tmp_path / "report"
+    write_report(build_report([log_dir], prices=prices), out, plots=False)
+    md = (out / "README.md").read_text()
+    section = md.split("## Tokens and estimated cost", 1)[1].split("##", 1)[0]
+    assert "of which errored attempts run again (--retry-on-error): 1 attempt(s)" in section
+    assert "errored re-runs (tokens/cost)" in md and "110/$0.1200" in md
+    data = json.loads((out / "table.json").read_text())
+    assert data["rows"][0]["rerun_tokens"] == 110
+    assert data["models"][0]["usage"]["reruns"]["attempts"] == 1
+    with (out / "table.csv").open() as f:
+        [flat] = list(csv.DictReader(f))
+    assert flat["rerun_tokens"] == "110" and flat["rerun_attempts"] == "1"
+    assert "110/$0.1200" in (out / "report.html").read_text()
+
+
 def test_no_rerun_by_default_the_errored_sample_is_counted_once(
     fake_server: FakeServer, tmp_path: Path
 ) -> None:

@@ -135,8 +135,8 @@ def test_format_table(write_suite: Callable[..., Path]) -> None:
     body = [line for line in lines if line.startswith("oversight_subversion")]
     assert len(body) == 4
     assert "conflict=absent, nudge=none (control)" in text
-    # rates, then unscored, errors, limit, no-tool, tokens, requests, cost
-    assert body[0].split()[-16:-7] == [
+    # rates, then unscored, errors, limit, no-tool, tokens, requests, cost, rerun
+    assert body[0].split()[-17:-8] == [
         "1.00",
         "1.00",
         "1.00",
