@@ -163,11 +163,14 @@ async def container_pid(container_id: str) -> int | None:
 
 
 def sandbox_container(env: SandboxEnvironment) -> str | None:
-    """The container id behind a `scheming-docker` sandbox; None for any other kind (k8s,
-    inspect's own docker sandbox), which keeps its exec path."""
-    if not isinstance(env, SchemingDockerSandbox):
+    """The container id behind a `scheming-docker` sandbox (`sandbox()` gives it wrapped in
+    inspect's event proxy: `as_type` unwraps it); None for any other kind (k8s, inspect's own
+    docker sandbox), which keeps its exec path."""
+    try:
+        ours = env.as_type(SchemingDockerSandbox)
+    except TypeError:
         return None
-    container = getattr(env, "_container", None)
+    container = getattr(ours, "_container", None)
     return container if isinstance(container, str) else None
 
 

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from evals.sandbox import _host
-from evals.sandbox._host import container_pid, pid_is_container
+from evals.sandbox import SchemingDockerSandbox, _host
+from evals.sandbox._host import container_pid, pid_is_container, sandbox_container
 
 IMAGE = "scheming-evals/workstation:latest"
 LABEL = "scheming-evals.test=host-view"
@@ -42,6 +42,21 @@ def test_remote_engine_is_none(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(os, "geteuid", lambda: 0)
     monkeypatch.setenv("DOCKER_HOST", "tcp://10.0.0.1:2376")
     assert asyncio.run(container_pid("a" * 64)) is None
+
+
+def test_the_container_of_a_sandbox_seen_through_inspects_event_proxy() -> None:
+    """`sandbox()` hands out inspect's event proxy, not the sandbox itself (an isinstance check
+    on it saw no scheming-docker sandbox, so every snapshot went through exec)."""
+    # inspect-evals-lint: ignore[IECQ001] -- the proxy sandbox() returns has no public export
+    from inspect_ai.util._sandbox.docker.docker import DockerSandboxEnvironment
+    from inspect_ai.util._sandbox.events import SandboxEnvironmentProxy
+
+    ours = SchemingDockerSandbox.__new__(SchemingDockerSandbox)
+    ours._container = "c" * 64
+    assert sandbox_container(ours) == "c" * 64
+    assert sandbox_container(SandboxEnvironmentProxy(ours)) == "c" * 64
+    stock = DockerSandboxEnvironment.__new__(DockerSandboxEnvironment)  # inspect's own
+    assert sandbox_container(SandboxEnvironmentProxy(stock)) is None
 
 
 def test_identity_map() -> None:
