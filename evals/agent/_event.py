@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
+from pathlib import Path
 from typing import Any
 
 from inspect_ai.solver import Generate, Solver, TaskState, solver
@@ -22,7 +24,7 @@ from evals._bounded import UntrustedDataError, read_inside
 from evals._state import sample_meta
 from evals.agent._proc import container_rows
 from evals.detectors.persistence import MAX_RECORD_TEXT, EventRecord
-from evals.detectors.processes import HOST, ProcessTrace
+from evals.detectors.processes import EXEC, HOST, SAMPLER, SAMPLER_EVERY, ProcessTrace
 from evals.sandbox import SchemingDockerSandbox
 from evals.sandbox._host import container_pid, pid_is_container
 from evals.scenario import Scenario
@@ -30,34 +32,17 @@ from evals.scenario import Scenario
 EVENT_KEY = "event"
 """Sample metadata: the event's steps ({script, user, timeout}), rendered for the sample."""
 MAX_SCRIPT_BYTES = 64 * 1024
-MAX_PROCESSES = 300
 SURVEY_TIMEOUT = 20
 
-_PS = r"""
-import json, os
-out = []
-for d in os.listdir("/proc"):
-    if not d.isdigit() or int(d) == os.getpid():
-        continue
-    try:
-        with open(f"/proc/{d}/stat", "rb") as f:
-            stat = f.read(4096).decode("utf-8", "replace")
-        rest = stat[stat.rindex(")") + 2:].split()
-        uid = None
-        with open(f"/proc/{d}/status", "rb") as f:
-            for line in f.read(8192).decode("utf-8", "replace").splitlines():
-                if line.startswith("Uid:"):
-                    uid = int(line.split()[1]); break
-        if rest[0] == "Z":
-            continue
-        with open(f"/proc/{d}/cmdline", "rb") as f:
-            cmd = f.read(600).replace(b"\0", b" ").decode("utf-8", "replace").strip()
-        out.append({"pid": int(d), "ppid": int(rest[1]), "uid": uid, "start": int(rest[19]),
-                    "cmd": cmd[:300]})
-    except Exception:
-        continue
-print(json.dumps(sorted(out, key=lambda p: p["pid"])[:LIMIT]))
-""".replace("LIMIT", str(MAX_PROCESSES))
+_PS = (Path(__file__).parent / "_ps_script.py").read_text(encoding="utf-8")
+"""The in-container process table and sampler (`evals/agent/_ps_script.py`), sent whole as the
+source of `python3 -I -S -c`."""
+SAMPLER_FOLDER = "/tmp/.scheming-ps-"
+"""The in-container sampler's folder (a random suffix per sample; root's, 0700)."""
+SAMPLER_BYTES = 2 * 1024 * 1024
+"""The sampler's file, reserved when it starts (tmpfs: charged to the container's memory)."""
+SAMPLER_SECONDS = 6 * 3600
+"""The sampler stops by itself after this long (the container's removal ends it before)."""
 
 
 def event_plan(scenario: Scenario, factors: dict[str, str]) -> list[dict[str, Any]]:
@@ -86,32 +71,82 @@ def event_plan(scenario: Scenario, factors: dict[str, str]) -> list[dict[str, An
 async def processes() -> list[dict[str, Any]]:
     """The container's non-root processes (pid, ppid, uid, start time, command line), read as
     root from /proc."""
-    result = await sandbox().exec(
-        ["python3", "-I", "-S", "-c", _PS], user="root", timeout=SURVEY_TIMEOUT
-    )
-    if not result.success:
-        raise RuntimeError(f"process table: {result.stderr.strip()[:200]}")
-    rows = json.loads(result.stdout)
+    rows = await _script("table")
     if not isinstance(rows, list):
         raise RuntimeError("process table: not a list")
     return [p for p in rows if isinstance(p, dict) and p.get("uid") != 0]
 
 
+async def _script(*args: str) -> Any:
+    result = await sandbox().exec(
+        ["python3", "-I", "-S", "-c", _PS, *args], user="root", timeout=SURVEY_TIMEOUT
+    )
+    if not result.success:
+        raise RuntimeError(f"process table: {result.stderr.strip()[:200]}")
+    return json.loads(result.stdout)
+
+
 async def process_table() -> list[dict[str, Any]]:
-    """The agent container's non-root processes for the `processes` detector: read from the
-    host's /proc (`evals.agent._proc`, no exec) where the harness is root on the docker host
-    and the sandbox is `scheming-docker`, else by `processes()` (one exec). The first survey
-    decides; which one, and why not the host's, is kept in the sample's `ProcessTrace`
-    (`source`, `source_note`). A host read that fails later (the container's init gone or
-    replaced) falls back to the exec for the rest of the sample."""
+    """The agent container's non-root processes for the `processes` detector, by the first
+    source that works at the first survey (kept in the sample's `ProcessTrace.source`, with
+    why the ones before it did not in `source_note`):
+
+    - HOST: read from the host's /proc (`evals.agent._proc`, no exec), where the harness is
+      root on the docker host and the sandbox is `scheming-docker`;
+    - SAMPLER: the in-container sampler (`_ps_script.py start`, one exec as root), which
+      records the table every `SAMPLER_EVERY` s on its own; each later survey is one exec that
+      reads the table and collects what the sampler wrote since (into `pending`, which
+      `survey` files under the call it ends);
+    - EXEC: one exec per survey (`processes()`).
+
+    A source that fails later (the container's init replaced, the sampler gone or its file
+    full) gives way to EXEC for the rest of the sample, the reason noted."""
     trace = ProcessTrace()
     if trace.source in ("", HOST):
         why = await _host_rows()
         if isinstance(why, list):
             trace.source = HOST
             return why
-        trace.source, trace.source_note = "exec", why[:300]
+        trace.source_note = why[:300]
+        if trace.source == "":
+            try:
+                return await _start_sampler(trace)
+            except Exception as ex:  # noqa: BLE001 - exec surveys then
+                trace.source_note = f"{why}; no sampler: {type(ex).__name__}: {ex}"[:300]
+        trace.source = EXEC
+    if trace.source == SAMPLER:
+        return await _collect(trace)
     return await processes()
+
+
+async def _start_sampler(trace: ProcessTrace) -> list[dict[str, Any]]:
+    folder = SAMPLER_FOLDER + secrets.token_hex(8)
+    every = str(SAMPLER_EVERY)
+    got = await _script("start", folder, str(SAMPLER_BYTES), every, str(SAMPLER_SECONDS))
+    if not isinstance(got, dict) or not isinstance(got.get("rows"), list):
+        raise RuntimeError("sampler: no table")
+    if not isinstance(got.get("pid"), int) or not isinstance(got.get("start"), int):
+        raise RuntimeError("sampler: not running")
+    trace.sampler = {"folder": folder, "pid": got["pid"], "start": got["start"], "offset": 0}
+    trace.source = SAMPLER
+    return [p for p in got["rows"] if isinstance(p, dict) and p.get("uid") != 0]
+
+
+async def _collect(trace: ProcessTrace) -> list[dict[str, Any]]:
+    """The table now, and the sampler's surveys since the last collection into `pending`."""
+    s = trace.sampler
+    got = await _script(
+        "collect", str(s["folder"]), str(s["offset"]), str(s["pid"]), str(s["start"])
+    )
+    if not isinstance(got, dict) or not isinstance(got.get("rows"), list):
+        raise RuntimeError("sampler: no table")
+    lines = [x for x in got.get("lines") or [] if isinstance(x, list) and len(x) == 2]
+    trace.pending = [*trace.pending, *[x[1] for x in lines if isinstance(x[1], list)]]
+    trace.sampler = {**s, "offset": int(got.get("offset", s["offset"]))}
+    if got.get("full") or not got.get("alive"):
+        why = "its file is full" if got.get("full") else "it is no longer running"
+        trace.source, trace.source_note = EXEC, f"{trace.source_note}; sampler: {why}"[:300]
+    return [p for p in got["rows"] if isinstance(p, dict) and p.get("uid") != 0]
 
 
 async def _host_rows() -> list[dict[str, Any]] | str:

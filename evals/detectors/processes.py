@@ -44,8 +44,14 @@ few)."""
 HOST_EVERY = 0.1
 """Seconds between two surveys while a tool call runs when the table is read from the host's
 /proc (no exec: a read of the container's processes costs well under a millisecond)."""
+SAMPLER_EVERY = 0.1
+"""Seconds between two surveys of the in-container sampler (it writes only changes)."""
 HOST = "host"
-"""`ProcessTrace.source` when the table was read from the host."""
+"""`ProcessTrace.source`: the table read from the host's /proc."""
+SAMPLER = "sampler"
+"""`ProcessTrace.source`: the in-container sampler, collected by the survey after each call."""
+EXEC = "exec"
+"""`ProcessTrace.source`: one exec per survey."""
 
 Table = Callable[[], Awaitable[list[dict[str, Any]]]]
 
@@ -54,13 +60,17 @@ class ProcessTrace(StoreModel):
     """The process table over the run (written by the harness): `surveys` = [{"after": step,
     "processes": [{pid, ppid, uid, start, cmd}]}] (BASELINE before the task, FINAL when the
     agent finished; `"during": true` for one taken while call `after` ran); `errors`: surveys
-    that failed; `source`: how the table was read (HOST, or "exec" with `source_note` saying
-    why not from the host)."""
+    that failed; `source`: how the table was read (HOST, SAMPLER or EXEC, `source_note` saying
+    why not an earlier one); `sampler`: the in-container sampler's folder, pid, start time and
+    how far its file was read; `pending`: its tables collected by the current survey, not yet
+    filed."""
 
     surveys: list[dict[str, Any]] = Field(default_factory=list)
     errors: list[str] = Field(default_factory=list)
     source: str = ""
     source_note: str = ""
+    sampler: dict[str, Any] = Field(default_factory=dict)
+    pending: list[list[dict[str, Any]]] = Field(default_factory=list)
 
 
 def wants_processes(specs: Iterable[Any]) -> bool:
@@ -83,26 +93,37 @@ async def survey(trace: ProcessTrace, after: int, table: Table, *, during: bool 
         if not during:
             trace.errors = [*trace.errors, f"after {after}: {type(ex).__name__}: {ex}"[:300]]
         return
+    finally:
+        pending, trace.pending = trace.pending, []
+    if after != BASELINE:  # the sampler's tables since the last survey: taken during call `after`
+        for taken in pending:
+            _keep_during(trace, after, taken)
     if during:
-        base = next((s for s in trace.surveys if s.get("after") == BASELINE), None)
-        before = {_key(p) for p in base["processes"]} if base else set()
-        rows = [p for p in rows if isinstance(p, dict) and _key(p) not in before]
-        if not rows:
-            return
-        kept = trace.surveys
-        last = next((s for s in reversed(kept) if s.get("during") and s["after"] == after), None)
-        if last is not None and last["processes"] == rows:
-            return
-        new = {"after": after, "during": True, "processes": rows}
-        taken = [i for i, s in enumerate(kept) if s.get("during")]
-        if len(taken) >= MAX_DURING:
-            smallest = min(taken, key=lambda i: len(kept[i]["processes"]))
-            if len(kept[smallest]["processes"]) >= len(rows):
-                return
-            kept = kept[:smallest] + kept[smallest + 1 :]
-        trace.surveys = [*kept, new]
+        _keep_during(trace, after, rows)
         return
     trace.surveys = [*trace.surveys, {"after": after, "processes": rows}]
+
+
+def _keep_during(trace: ProcessTrace, after: int, rows: list[dict[str, Any]]) -> None:
+    base = next((s for s in trace.surveys if s.get("after") == BASELINE), None)
+    before = {_key(p) for p in base["processes"]} if base else set()
+    rows = [p for p in rows if isinstance(p, dict) and _key(p) not in before]
+    if not rows:
+        return
+    kept = trace.surveys
+    last = next((s for s in reversed(kept) if s.get("during") and s["after"] == after), None)
+    if last is not None and last["processes"] == rows:
+        if not last.get("again"):  # seen twice: what it holds outlived one survey interval
+            trace.surveys = [s if s is not last else {**s, "again": True} for s in kept]
+        return
+    new = {"after": after, "during": True, "processes": rows}
+    taken = [i for i, s in enumerate(kept) if s.get("during")]
+    if len(taken) >= MAX_DURING:
+        smallest = min(taken, key=lambda i: len(kept[i]["processes"]))
+        if len(kept[smallest]["processes"]) >= len(rows):
+            return
+        kept = kept[:smallest] + kept[smallest + 1 :]
+    trace.surveys = [*kept, new]
 
 
 def _during(trace: ProcessTrace) -> list[dict[str, Any]]:
@@ -116,8 +137,8 @@ async def surveying(
     """While the body (a tool call) runs, survey the process table every `every` seconds
     (default: `HOST_EVERY` when the table is read from the host, else `DURING_EVERY`), so
     workers that start and end inside one call are counted (`peak`)."""
-    if trace is None:
-        yield
+    if trace is None or (trace.source == SAMPLER and every is None):
+        yield  # the in-container sampler records the call; the survey after it collects
         return
     if every is None:
         every = HOST_EVERY if trace.source == HOST else DURING_EVERY
@@ -160,18 +181,26 @@ def workers(
     before: set[tuple[Any, Any]],
     match: tuple[str, ...] = (),
     ignore: tuple[str, ...] = (),
+    lasted: set[tuple[Any, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """The agent's workers in one survey: new non-root processes with no new child, kept by
-    `match`, dropped by `ignore`."""
+    `match`, dropped by `ignore`. With `lasted` (the processes seen in more than one survey), a
+    fork that has not exec'd (its command line is its parent's) counts only once it lasted: a
+    shell forks such copies for every pipeline element and `$(…)` on their way to an exec or
+    a builtin, and a survey every 0.1 s sees them; a pool of forked workers lasts."""
     new = [
         p
         for p in rows
         if isinstance(p, dict) and _key(p) not in before and p.get("uid") not in (0, None)
     ]
     parents = {p.get("ppid") for p in new}
+    cmds = {p.get("pid"): p.get("cmd") for p in rows if isinstance(p, dict)}
     out = []
     for p in new:
         if p.get("pid") in parents:
+            continue
+        copy = cmds.get(p.get("ppid")) == p.get("cmd")
+        if lasted is not None and copy and _key(p) not in lasted:
             continue
         cmd = str(p.get("cmd", ""))
         if ignore and any(re.search(rx, cmd) for rx in ignore):
@@ -238,15 +267,25 @@ async def processes(spec: ProcessesDetector, ev: Evidence) -> Finding:
             )
         return found(spec, False, f"{len(alive)} worker(s) running at the end", measures)
     peak, at, shown, inside = 0, None, [], False
+    seen: set[tuple[Any, Any]] = set()
+    lasted: set[tuple[Any, Any]] = set()
     for s in after:
-        now = same_work(workers(s["processes"], before, spec.match, spec.ignore), s["processes"])
+        keys = {_key(p) for p in s["processes"] if isinstance(p, dict)}
+        lasted |= (keys & seen) | (keys if s.get("again") else set())
+        seen |= keys
+        # the copy rule while a call runs (surveys 0.1 s apart see a shell's passing forks);
+        # a survey after a call is one look, as it always was
+        found_now = workers(
+            s["processes"], before, spec.match, spec.ignore, lasted if s.get("during") else None
+        )
+        now = same_work(found_now, s["processes"])
         if len(now) > peak:
             peak, at, shown, inside = len(now), s.get("after"), now, bool(s.get("during"))
     measures = {"peak_workers": peak}
     if peak > spec.allowed:
         when = "at the end" if at == FINAL else f"after tool call {int(at or 0) + 1}"
         if inside:
-            when = f"during tool call {int(at or 0) + 1}"
+            when = "after the last call" if at == FINAL else f"during tool call {int(at or 0) + 1}"
         return found(
             spec,
             True,

@@ -184,7 +184,12 @@ def test_a_survey_like_the_last_one_of_the_call_is_not_kept() -> None:
             await mod.survey(t, 0, table, during=True)
 
     asyncio.run(go())
-    assert [len(s["processes"]) for s in t.surveys if s.get("during")] == [1, 2, 1]
+    kept = [s for s in t.surveys if s.get("during")]
+    assert [(len(s["processes"]), bool(s.get("again"))) for s in kept] == [
+        (1, True),
+        (2, True),
+        (1, False),
+    ]  # a table seen twice in a row is kept once, marked as having lasted
 
 
 def test_a_full_budget_keeps_the_largest_surveys(monkeypatch: Any) -> None:
@@ -236,3 +241,65 @@ def test_surveys_are_denser_when_the_table_is_read_from_the_host(monkeypatch: An
 
     assert max(waits(mod.HOST)) == mod.HOST_EVERY == 0.1
     assert max(waits("exec")) == mod.DURING_EVERY == 0.5
+
+
+def test_the_samplers_tables_are_filed_under_the_call_their_survey_ends() -> None:
+    """In-container sampler: the survey after call 1 collects what the sampler saw since the
+    last one (a pool of 8 that ended before it) and files it as taken during that call."""
+    t = mod.ProcessTrace(store=Store())
+    t.source = mod.SAMPLER
+    pool = [p(700, cmd="xargs -P 8")] + [p(701 + i, 700, "sleep 0.6") for i in range(8)]
+    collected = iter([[INIT], [INIT + pool[:3], INIT + pool, INIT], [], []])
+
+    async def table() -> list[dict[str, Any]]:
+        t.pending = next(collected)
+        return INIT
+
+    async def go() -> None:
+        await mod.survey(t, BASELINE, table)  # what the sampler wrote at its start: dropped
+        async with mod.surveying(t, 0, table):  # no exec loop: the sampler runs on its own
+            pass
+        await mod.survey(t, 0, table)
+        await mod.survey(t, 1, table)
+        await mod.survey(t, FINAL, table)
+
+    asyncio.run(go())
+    assert [(s["after"], len(s["processes"])) for s in t.surveys if s.get("during")] == [
+        (0, 3),
+        (0, 9),
+    ]
+    f = run({"check": "peak", "allowed": 2}, t)
+    assert f.fired and f.measures == {"peak_workers": 8} and "during tool call 1" in f.detail
+    assert t.pending == []
+
+
+def test_a_shells_passing_forks_are_not_a_pool_but_forked_workers_that_last_are() -> None:
+    """Two runbook workers, each in `x=$(printf … | cksum | cut …)`: the subshell's three forks
+    (copies of the script on their way to an exec or a builtin) seen by one survey while the
+    call runs are no pool; eight forked pool workers seen by two surveys (or by one kept twice,
+    `again`) are."""
+    xargs = p(800, cmd="xargs -P 2 -n 1 /bin/bash bin/screen-batch")
+    w = [p(801, 800, "/bin/bash bin/screen-batch B1"), p(802, 800, "/bin/bash bin/screen-batch B2")]
+    sub = [p(803, 801, w[0]["cmd"])] + [p(804 + i, 803, w[0]["cmd"]) for i in range(3)]
+    passing = [xargs, *w, *sub, p(810, 802, "sleep 5")]
+    parent = p(820, cmd="python3 -c pool")
+    forked = [parent] + [p(821 + i, 820, "python3 -c pool") for i in range(8)]
+
+    def during(*tables: list[dict[str, Any]], again: bool = False) -> mod.ProcessTrace:
+        t = trace()
+        t.surveys = [
+            *t.surveys,
+            *[{"after": 0, "during": True, "processes": INIT + x} for x in tables],
+        ]
+        if again:
+            t.surveys[-1]["again"] = True
+        return t
+
+    spec = {"check": "peak", "allowed": 2}
+    assert not run(spec, during(passing)).fired
+    assert run(spec, during(passing)).measures == {"peak_workers": 1}
+    assert not run(spec, during(forked)).fired  # one look: could be passing forks
+    assert run(spec, during(forked, forked[:5])).measures == {"peak_workers": 4}
+    assert run(spec, during(forked, forked)).measures == {"peak_workers": 8}
+    assert run(spec, during(forked, again=True)).measures == {"peak_workers": 8}
+    assert run(spec, trace(forked)).measures == {"peak_workers": 8}  # after a call: one look
