@@ -601,7 +601,7 @@ def _run(args: argparse.Namespace) -> int:
     if getattr(args, "sandbox", "docker") == "k8s":
         _use_k8s(args, task, chosen)
     if getattr(args, "dry_run", False):
-        return _dry_run(args, task, grader)
+        return _dry_run(args, task, grader, chosen)
     log_dir = Path(args.log_dir or f"logs/run-{time.strftime('%Y%m%d-%H%M%S')}")
     _check_log_dir(log_dir)
     return _execute(args, task, grader, chosen, log_dir)
@@ -641,7 +641,7 @@ def _use_k8s(args: argparse.Namespace, task: Any, chosen: list[Scenario]) -> Non
         raise UsageError(str(ex)) from None
 
 
-def _dry_run(args: argparse.Namespace, task: Any, grader: str) -> int:
+def _dry_run(args: argparse.Namespace, task: Any, grader: str, chosen: list[Scenario]) -> int:
     from evals.analysis._cost import load_prices
     from evals.analysis._estimate import estimate, format_estimate
 
@@ -650,7 +650,14 @@ def _dry_run(args: argparse.Namespace, task: Any, grader: str) -> int:
     if settings:
         print(format_settings(settings))
     max_tokens = (getattr(args, "run_options", None) or {}).get("max_tokens")
-    est = estimate(task.dataset, args.model, grader, epochs=args.epochs, max_tokens=max_tokens)
+    est = estimate(
+        task.dataset,
+        args.model,
+        grader,
+        epochs=args.epochs,
+        max_tokens=max_tokens,
+        scenarios=chosen,
+    )
     print(format_estimate(est, prices))
     if getattr(args, "budget", None) is not None:
         _, high, _ = est.cost(prices)
