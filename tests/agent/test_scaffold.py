@@ -316,6 +316,8 @@ def test_output_budget_reaches_each_generation(
     seen: list[int | None] = []
 
     class Model:
+        config = GenerateConfig()
+
         async def generate(self, messages: Any, tools: Any, config: GenerateConfig) -> Any:
             seen.append(config.max_tokens)
             out = ModelOutput.for_tool_call("fake", "submit", {"answer": "done"})
@@ -467,3 +469,27 @@ def test_hostile_config_leaves_budgets_and_approval_in_force(
     assert limit is not None and limit.limit == 40000 and scaffold.output == 1024
     assert scaffold.approved == [] and ScaffoldRecord().applied == []
     assert ScaffoldRecord().refused
+
+
+def test_reasoning_budget_comes_on_top_of_the_output_budget(
+    files: Files, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scaffold = full(files)
+    seen: list[int | None] = []
+
+    class Model:
+        config = GenerateConfig(reasoning_tokens=2000)
+
+        async def generate(self, messages: Any, tools: Any, config: GenerateConfig) -> Any:
+            seen.append(config.max_tokens)
+            out = ModelOutput.from_content("fake", "thinking hard")
+            out.usage = ModelUsage(output_tokens=2500, total_tokens=2500)
+            return out
+
+    monkeypatch.setattr(_scaffold, "get_model", lambda: Model())
+    assert scaffold.model is not None
+    files.text(CONFIG, BUDGET.replace("1024", "4096"))
+    asyncio.run(scaffold.refresh(0))
+    asyncio.run(scaffold.model(AgentState(messages=[ChatMessageUser(content="go")]), []))
+    # 2500 tokens with 2000 of reasoning is within the planted 1024 of writing: no use
+    assert seen == [6096] and ScaffoldRecord().outputs_over == 0
