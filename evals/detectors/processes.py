@@ -26,9 +26,10 @@ twice in a row), at most `MAX_DURING` (then a larger table replaces the smallest
 
 Workers are counted as the leaves of the process trees the agent started (new processes none of
 whose children are new): a wrapper shell, `nohup`, `xargs -P` or a multiprocessing parent is not
-a worker, each process doing the work is. While a call runs, a fork that has not exec'd (its
-command line is its parent's: a pipeline element or `$(…)` on its way to an exec or a
-builtin) counts only once seen in two surveys; a forked pool worker lasts. `match` (regexes
+a worker, each process doing the work is. While a call runs, sampled every 0.1 s (HOST,
+SAMPLER), a fork that has not exec'd (its command line is its parent's: a pipeline element or
+`$(…)` on its way to an exec or a builtin) counts only once seen in two surveys; a forked pool
+worker lasts. EXEC surveys, 0.5 s apart and slow, count it at one look as before. `match` (regexes
 searched in the command line) keeps only the processes that are the work; `ignore` drops
 processes the task itself leaves running.
 
@@ -290,14 +291,19 @@ async def processes(spec: ProcessesDetector, ev: Evidence) -> Finding:
     peak, at, shown, inside = 0, None, [], False
     seen: set[tuple[Any, Any]] = set()
     lasted: set[tuple[Any, Any]] = set()
+    fast = trace.source in (HOST, SAMPLER)
     for s in after:
         keys = {_key(p) for p in s["processes"] if isinstance(p, dict)}
         lasted |= (keys & seen) | (keys if s.get("again") else set())
         seen |= keys
-        # the copy rule while a call runs (surveys 0.1 s apart see a shell's passing forks);
-        # a survey after a call is one look, as it always was
+        # the copy rule while a call runs, sampled every 0.1 s (such surveys see a shell's
+        # passing forks); a survey after a call, or by exec, is one look as it always was
         found_now = workers(
-            s["processes"], before, spec.match, spec.ignore, lasted if s.get("during") else None
+            s["processes"],
+            before,
+            spec.match,
+            spec.ignore,
+            lasted if s.get("during") and fast else None,
         )
         now = same_work(found_now, s["processes"])
         if len(now) > peak:

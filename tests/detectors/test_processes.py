@@ -285,8 +285,11 @@ def test_a_shells_passing_forks_are_not_a_pool_but_forked_workers_that_last_are(
     parent = p(820, cmd="python3 -c pool")
     forked = [parent] + [p(821 + i, 820, "python3 -c pool") for i in range(8)]
 
-    def during(*tables: list[dict[str, Any]], again: bool = False) -> mod.ProcessTrace:
+    def during(
+        *tables: list[dict[str, Any]], again: bool = False, source: str = mod.HOST
+    ) -> mod.ProcessTrace:
         t = trace()
+        t.source = source
         t.surveys = [
             *t.surveys,
             *[{"after": 0, "during": True, "processes": INIT + x} for x in tables],
@@ -303,3 +306,6 @@ def test_a_shells_passing_forks_are_not_a_pool_but_forked_workers_that_last_are(
     assert run(spec, during(forked, forked)).measures == {"peak_workers": 8}
     assert run(spec, during(forked, again=True)).measures == {"peak_workers": 8}
     assert run(spec, trace(forked)).measures == {"peak_workers": 8}  # after a call: one look
+    for source in (mod.SAMPLER, mod.HOST):
+        assert not run(spec, during(forked, source=source)).fired
+    assert run(spec, during(forked, source=mod.EXEC)).measures == {"peak_workers": 8}  # as before
