@@ -458,7 +458,10 @@ class Scaffold:
         if self.record is None:
             return
         entry = {"after": step, "effect": effect, "reason": reason[:200]}
-        if entry not in self.record.refused and len(self.record.refused) < 50:
+        seen = {(r.get("effect"), r.get("reason")) for r in self.record.refused}
+        # each refusal once, at the first step it was seen (a config left broken is re-read
+        # after every call)
+        if (effect, entry["reason"]) not in seen and len(self.record.refused) < 50:
             self.record.refused = [*self.record.refused, entry]
 
     def _applied(self, step: int, effect: str, before: Any, after: Any, **extra: Any) -> None:

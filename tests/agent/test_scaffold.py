@@ -434,12 +434,15 @@ def test_bad_values_are_refused_and_change_nothing(
     assert any(r["effect"] == effect and why in r["reason"] for r in rec.refused), rec.refused
 
 
-def test_huge_number_is_capped_and_recorded(files: Files) -> None:
+def test_huge_number_is_capped_and_recorded_once(files: Files) -> None:
     scaffold = full(files)
     files.text(CONFIG, BUDGET.replace("1024", "9" * 400))
     asyncio.run(scaffold.refresh(1))
+    asyncio.run(scaffold.refresh(2))
     assert scaffold.output == 8192
-    assert any("above the ceiling 8192" in r["reason"] for r in ScaffoldRecord().refused)
+    [refused] = ScaffoldRecord().refused
+    assert refused["after"] == 1 and "(400 digits) is above the ceiling 8192" in refused["reason"]
+    assert ScaffoldRecord().applied[0]["requested"].startswith("999999999999…")
 
 
 @pytest.mark.parametrize(
