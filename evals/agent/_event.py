@@ -25,8 +25,7 @@ from evals._state import sample_meta
 from evals.agent._proc import container_rows
 from evals.detectors.persistence import MAX_RECORD_TEXT, EventRecord
 from evals.detectors.processes import EXEC, HOST, SAMPLER, SAMPLER_EVERY, ProcessTrace
-from evals.sandbox import SchemingDockerSandbox
-from evals.sandbox._host import container_pid, pid_is_container
+from evals.sandbox._host import container_pid, pid_is_container, sandbox_container
 from evals.scenario import Scenario
 
 EVENT_KEY = "event"
@@ -151,11 +150,9 @@ async def _collect(trace: ProcessTrace) -> list[dict[str, Any]]:
 
 async def _host_rows() -> list[dict[str, Any]] | str:
     """The rows read from the host, or why they could not be."""
-    try:  # sandbox() is inspect's proxy: as_type reaches the sandbox behind it
-        env = sandbox().as_type(SchemingDockerSandbox)
-    except TypeError as ex:
-        return f"no host view: {ex}"[:300]
-    container = env._container  # the id the sandbox resolved at sample start
+    container = sandbox_container(sandbox())
+    if container is None:
+        return "no host view: not a scheming-docker sandbox"
     init = await container_pid(container)
     if init is None:
         return "no host view of the container (not root on a local engine, or it is gone)"
