@@ -24,7 +24,7 @@ from evals.agent import (
     scheming_agent,
 )
 from evals.graders import scheming_scorer
-from evals.sandbox import SANDBOX, write_compose
+from evals.sandbox import SANDBOX, SETUP_KEY, write_compose
 from evals.scenario import (
     Scenario,
     key_samples,
@@ -61,11 +61,14 @@ def with_plans(
 ) -> Sample:
     """`sample` made ready to run: its sandbox (the scenario's compose file) and the plans the
     solvers read from its metadata (interrogation; the scaffold applied live and the post-task
-    event, where the scenario has them). `compose`: the scenario's compose file, if already
+    event, where the scenario has them), its setup script moved to the metadata the sandbox runs
+    it from in one exec (`SETUP_KEY`). `compose`: the scenario's compose file, if already
     written. Returns the same sample."""
     factors = sample.metadata["factors"] if sample.metadata else {}
     sample.sandbox = SandboxEnvironmentSpec(SANDBOX, str(compose or write_compose(scenario)))
     if sample.metadata is not None:
+        if isinstance(sample.setup, str):  # run by the sandbox in one exec (inspect's: five)
+            sample.metadata[SETUP_KEY], sample.setup = sample.setup, None
         sample.metadata[PLAN_KEY] = interrogation_plan(scenario, factors, followups)
         if scenario.agent.scaffold:  # the agent's own config, applied live
             sample.metadata[SCAFFOLD_KEY] = scaffold_plan(scenario, factors)

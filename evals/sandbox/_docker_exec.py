@@ -17,7 +17,8 @@ fewer, cheaper calls:
   one `docker inspect` of the project's containers (by compose's `<project>-<service>-1` names,
   checked against their labels; `docker ps` by project label if a name does not answer) for
   each service's state, exit code, name and working directory. It replaces inspect's `compose
-  config` (the service list is read from the rendered file), `compose ps` twice (running,
+  config` (the service list is read from the file this project rendered; another file still
+  goes through `compose config` and inspect's mount checks), `compose ps` twice (running,
   exited) and one `compose exec pwd` per service. The same checks and errors: a service that
   is neither running nor exited 0 fails the sample (naming it, with its exit code, its log tail
   and compose up's stderr), so does a project without a default service.
@@ -46,6 +47,7 @@ import time
 from dataclasses import dataclass
 from logging import getLogger
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import yaml
 
@@ -69,7 +71,11 @@ from inspect_ai.util import (
 from inspect_ai.util._sandbox.docker.cleanup import cleanup_state, project_startup
 
 # inspect-evals-lint: ignore[IECQ001] -- compose up and down exactly as inspect runs them
-from inspect_ai.util._sandbox.docker.compose import compose_command, compose_up
+from inspect_ai.util._sandbox.docker.compose import (
+    compose_command,
+    compose_services,
+    compose_up,
+)
 
 # inspect-evals-lint: ignore[IECQ001] -- the class to subclass has no public export
 from inspect_ai.util._sandbox.docker.docker import (
@@ -154,7 +160,7 @@ class SchemingDockerSandbox(DockerSandboxEnvironment):
         # registered before anything starts: an interrupted run brings it down at task end
         project_startup(project)
         try:
-            services = _services(project)
+            services = await _services(project)
             up = await compose_up(project, services)
             containers = await _containers(project.name, list(services))
             environments = await _environments(cls, project, services, containers, up)
@@ -346,16 +352,23 @@ async def _running(container: str) -> bool:
     return not (result.success and result.stdout.strip() == "false")
 
 
-def _services(project: ComposeProject) -> dict[str, ComposeService]:
-    """The services of the project's compose file, read from the file (this project renders
-    it: no interpolation in service names, healthchecks or `x-default`), not `compose
-    config`."""
-    if project.config is None:
-        raise RuntimeError(f"compose project '{project.name}' has no compose file")
-    config = yaml.safe_load(Path(project.config).read_text())
+async def _services(project: ComposeProject) -> dict[str, ComposeService]:
+    """The services of the project's compose file. A file that opts out of inspect's mount
+    validation (as `evals.sandbox.compose_config` renders them: tmpfs volumes only, no
+    interpolation in service names, healthchecks or `x-default`) is read as it is; any other
+    goes through inspect's `compose config` and its mount checks."""
+    config: Any = None
+    if project.config is not None:
+        config = yaml.safe_load(Path(project.config).read_text())
+    options = config.get("x-inspect_docker_sandbox") if isinstance(config, dict) else None
     services = config.get("services") if isinstance(config, dict) else None
-    if not isinstance(services, dict) or not services:
-        raise RuntimeError(f"Error reading docker config: no services in {project.config}")
+    if (
+        not isinstance(options, dict)
+        or options.get("unsafe_allow_writable_host_mounts") is not True
+        or not isinstance(services, dict)
+        or not services
+    ):
+        return await compose_services(project)
     return {str(name): spec or {} for name, spec in services.items()}
 
 

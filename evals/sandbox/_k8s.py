@@ -35,6 +35,7 @@ from typing import Any
 import yaml
 
 from evals.sandbox._compose import HOLDER_SUFFIX, NETWORK, compose_config, writable_dirs
+from evals.sandbox._docker_exec import SETUP_KEY
 from evals.sandbox._labels import IMAGE_PREFIX, LABEL, RUN_ID_ENV, RUN_LABEL
 from evals.scenario import Scenario, image_context, image_key
 
@@ -357,7 +358,7 @@ def write_values(
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{scenario.id.replace('/', '__')}-{digest}.yaml"
     if not path.exists():
-        tmp = path.with_suffix(".tmp")
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")  # test workers may write it at once
         tmp.write_text(text)
         tmp.replace(path)
     return path
@@ -389,7 +390,8 @@ def use_k8s(
     samples: Any, scenarios: list[Scenario], *, registry: str, runtime_class: str = RUNTIME_CLASS
 ) -> None:
     """Point every sample of a built `scheming` task at its scenario's k8s sandbox (the task
-    builds docker specs; this swaps them, converting each scenario once)."""
+    builds docker specs; this swaps them, converting each scenario once), the setup script back
+    in `Sample.setup` where the k8s sandbox runs it."""
     by_id = {s.id: s for s in scenarios}
     specs: dict[str, Any] = {}
     for sample in samples:
@@ -402,3 +404,5 @@ def use_k8s(
                 scenario, registry=registry, runtime_class=runtime_class
             )
         sample.sandbox = specs[scenario.id]
+        if SETUP_KEY in (sample.metadata or {}):  # the k8s sandbox runs inspect's Sample.setup
+            sample.setup = sample.metadata.pop(SETUP_KEY)

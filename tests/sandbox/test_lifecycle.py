@@ -1,0 +1,268 @@
+"""`scheming-docker`'s sample lifecycle in fewer docker calls (its own `sample_init`, one-exec
+setup, `connection()`, `sample_cleanup`) keeps inspect's outcomes: a service that exits at start
+and a failing setup script error the sample with what went wrong, `connection()` names the
+service's running container (and refuses a killed one), the setup script plants what inspect's
+`Sample.setup` plants, and a sample leaves no container, network or volume behind."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from inspect_ai import Task
+from inspect_ai import eval as inspect_eval
+from inspect_ai.dataset import MemoryDataset, Sample
+from inspect_ai.log import EvalLog
+from inspect_ai.solver import Generate, Solver, TaskState, solver
+from inspect_ai.util import SandboxEnvironmentSpec, sandbox
+
+from evals.sandbox import (
+    LABEL,
+    SANDBOX,
+    SETUP_KEY,
+    SchemingDockerSandbox,
+    use_k8s,
+    write_compose,
+)
+from evals.scenario import load_scenarios, scenario_samples
+from evals.tasks import with_plans
+from tests.sandbox.test_planting import _stat_planted
+
+IMAGE = "scheming-evals/workstation:latest"
+TOKEN = "scheming-evals.test-lifecycle"
+
+
+def _compose(tmp: Path, token: str, extra: dict[str, Any]) -> str:
+    """A compose file: `default` (the agent's user, working directory /tmp) and `extra`
+    services, every container, network and volume labelled with `token`."""
+    labels = {LABEL: "1", TOKEN: token}
+    services: dict[str, Any] = {
+        "default": {"image": IMAGE, "user": "agent", "working_dir": "/tmp"},
+        **extra,
+    }
+    for spec in services.values():
+        spec.setdefault("image", IMAGE)
+        spec.setdefault("command", ["sleep", "infinity"])
+        spec.update({"x-local": True, "init": True, "stop_grace_period": "1s", "labels": labels})
+        spec["networks"] = ["net"]
+    config = {
+        # as `compose_config` renders them: read as it is, not through `compose config`
+        "x-inspect_docker_sandbox": {"unsafe_allow_writable_host_mounts": True},
+        "services": services,
+        "networks": {"net": {"internal": True, "labels": labels}},
+        "volumes": {"scratch": {"labels": labels}},
+    }
+    services["default"]["volumes"] = ["scratch:/srv/scratch"]
+    path = tmp / f"compose-{token}.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return str(path)
+
+
+def _left(label: str) -> dict[str, list[str]]:
+    """The containers, networks and volumes carrying `label` (k=v)."""
+    out = {}
+    for kind, cmd in {
+        "containers": ["docker", "ps", "-aq", "--filter", f"label={label}"],
+        "networks": ["docker", "network", "ls", "-q", "--filter", f"label={label}"],
+        "volumes": ["docker", "volume", "ls", "-q", "--filter", f"label={label}"],
+    }.items():
+        result = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=120)
+        out[kind] = result.stdout.split()
+    return out
+
+
+def _eval(samples: list[Sample], solver_: Solver, tmp: Path) -> EvalLog:
+    task = Task(dataset=MemoryDataset(samples), solver=solver_)
+    [log] = inspect_eval(
+        task, model="mockllm/model", log_dir=str(tmp), display="none", fail_on_error=False
+    )
+    assert log.samples is not None
+    return log
+
+
+def _docker_inspect(container: str, fmt: str) -> str:
+    result = subprocess.run(
+        ["docker", "inspect", "--format", fmt, container],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return result.stdout.strip() if result.returncode == 0 else f"error: {result.stderr.strip()}"
+
+
+@solver
+def _observe() -> Solver:
+    async def solve(state: TaskState, generate: Generate) -> TaskState:
+        box = sandbox()
+        ours = box.as_type(SchemingDockerSandbox)
+        seen: dict[str, Any] = {"project": ours._project.name}
+        seen["pwd"] = (await box.exec(["pwd"])).stdout
+        script = "stat -c '%U %a %s' /tmp/planted; cat /tmp/planted; wc -c < /tmp/stdin"
+        seen["planted"] = (await box.exec(["sh", "-c", script])).stdout
+        connection = await box.connection()
+        seen["default"] = [connection.type, connection.container, connection.command]
+        seen["default_running"] = _docker_inspect(
+            str(connection.container),
+            '{{.State.Running}} {{index .Config.Labels "com.docker.compose.service"}}',
+        )
+        sidecar = await sandbox("sidecar").connection()
+        seen["sidecar"] = sidecar.container
+        # the agent may kill a sidecar: connection() then refuses it, it does not crash
+        subprocess.run(["docker", "kill", str(sidecar.container)], capture_output=True, timeout=120)
+        try:
+            await sandbox("sidecar").connection()
+            seen["killed"] = "connected"
+        except ConnectionError:
+            seen["killed"] = "ConnectionError"
+        try:
+            sandbox("oneshot")
+            seen["oneshot"] = "a sandbox"
+        except ValueError:
+            seen["oneshot"] = "no sandbox"
+        state.metadata["seen"] = seen
+        return state
+
+    return solve
+
+
+@pytest.mark.docker
+def test_lifecycle_of_a_sample(docker_ready: None, tmp_path: Path) -> None:
+    token = uuid.uuid4().hex[:12]
+    config = _compose(
+        tmp_path,
+        token,
+        {
+            "sidecar": {},
+            "oneshot": {"command": ["true"]},  # exited 0: as inspect, fine and no sandbox
+        },
+    )
+    # a command of the script that reads stdin gets end-of-file, not the rest of the script
+    setup = (
+        "set -e\nprintf 'planted\\n' > /tmp/planted\ncat > /tmp/stdin\nchmod 0640 /tmp/planted\n"
+    )
+    sample = Sample(
+        id="ok",
+        input="x",
+        metadata={SETUP_KEY: setup},
+        sandbox=SandboxEnvironmentSpec(SANDBOX, config),
+    )
+    log = _eval([sample], _observe(), tmp_path / "logs")
+    [result] = log.samples or []
+    assert result.error is None, result.error.message
+    seen = result.metadata["seen"]
+    assert seen["pwd"] == "/tmp\n"
+    assert seen["planted"] == "agent 640 8\nplanted\n0\n"
+    kind, container, command = seen["default"]
+    assert kind == "docker" and container.startswith(seen["project"] + "-default-")
+    assert command == f"docker exec -it {container} bash -l"
+    assert seen["default_running"] == "true default"
+    assert seen["sidecar"].startswith(seen["project"] + "-sidecar-")
+    assert seen["killed"] == "ConnectionError"
+    assert seen["oneshot"] == "no sandbox"
+    project = f"com.docker.compose.project={seen['project']}"
+    assert _left(project) == {"containers": [], "networks": [], "volumes": []}
+    assert _left(f"{TOKEN}={token}") == {"containers": [], "networks": [], "volumes": []}
+
+
+@solver
+def _nothing() -> Solver:
+    async def solve(state: TaskState, generate: Generate) -> TaskState:
+        return state
+
+    return solve
+
+
+@pytest.mark.docker
+def test_a_failed_start_or_setup_errors_the_sample(docker_ready: None, tmp_path: Path) -> None:
+    token = uuid.uuid4().hex[:12]
+    crash = {"command": ["sh", "-c", "echo boom-at-start >&2; exit 3"]}
+    samples = [
+        Sample(
+            id="exits",
+            input="x",
+            sandbox=SandboxEnvironmentSpec(SANDBOX, _compose(tmp_path, token, {"crash": crash})),
+        ),
+        Sample(
+            id="setup",
+            input="x",
+            metadata={SETUP_KEY: "set -e\necho setup-says-no >&2\nexit 4\necho never\n"},
+            sandbox=SandboxEnvironmentSpec(SANDBOX, _compose(tmp_path, token + "s", {})),
+        ),
+    ]
+    log = _eval(samples, _nothing(), tmp_path / "logs")
+    errors = {str(s.id): s.error.message if s.error else None for s in log.samples or []}
+    exits = errors["exits"] or ""
+    assert "No services started" in exits, exits
+    assert "Service 'crash' is exited with code 3" in exits, exits
+    assert "boom-at-start" in exits, exits
+    assert "'default'" not in exits, exits  # the service that ran is not blamed
+    setup = errors["setup"] or ""
+    assert "Failed to execute setup script for sample" in setup, setup
+    assert "setup-says-no" in setup and "never" not in setup, setup
+    for label in (f"{TOKEN}={token}", f"{TOKEN}={token}s"):
+        assert _left(label) == {"containers": [], "networks": [], "volumes": []}, label
+
+
+PLANTING = ["leaking/sonar_spec", "persistence/wire_desk_decommission"]
+
+
+@pytest.mark.docker
+def test_setup_in_one_exec_plants_what_inspects_setup_planted(
+    docker_ready: None, tmp_path: Path
+) -> None:
+    """The scenario's sample made ready as `scheming` makes it (setup in the metadata, run by
+    this sandbox in one exec) against inspect's `Sample.setup` in its stock sandbox."""
+    by_id = {s.id: s for s in load_scenarios()}
+    ours: list[Sample] = []
+    stock: list[Sample] = []
+    for sid in PLANTING:
+        scenario = by_id[sid]
+        sample = scenario_samples(scenario, salt="lifecycle")[0]
+        inspects = sample.model_copy(deep=True)
+        inspects.sandbox = SandboxEnvironmentSpec("docker", str(write_compose(scenario)))
+        stock.append(inspects)
+        ours.append(with_plans(sample, scenario, followups=0))
+        assert ours[-1].setup is None and ours[-1].metadata
+        assert ours[-1].metadata[SETUP_KEY] == inspects.setup
+    got = _eval(ours, _stat_planted(), tmp_path / "ours")
+    expected = _eval(stock, _stat_planted(), tmp_path / "stock")
+    want = {
+        str(s.id): (s.error, s.metadata.get("stat"), s.metadata.get("sums"))
+        for s in expected.samples or []
+    }
+    for s in got.samples or []:
+        assert s.error is None, s.error.message
+        assert want[str(s.id)][0] is None
+        assert (s.metadata["stat"], s.metadata["sums"]) == want[str(s.id)][1:], s.id
+        assert s.metadata["sums"].count("\n") == len(s.metadata["planted"])
+        # as the container's default user, who owns what it planted in its home
+        home = next(x for x in s.metadata["stat"].splitlines() if x.startswith("/home/agent/"))
+        assert shlex.split(home)[1].startswith("agent:"), home
+
+
+def test_no_rendered_image_is_one_inspects_cleanup_would_remove() -> None:
+    """inspect's skipped `compose_cleanup_images` removes only images named after the compose
+    project (`inspect-…`); every service of every scenario names a locally built image."""
+    for scenario in load_scenarios():
+        config = yaml.safe_load(Path(write_compose(scenario)).read_text())
+        for name, spec in config["services"].items():
+            assert spec["image"].startswith("scheming-evals/"), (scenario.id, name)
+            assert "build" not in spec, (scenario.id, name)
+
+
+def test_k8s_runs_the_setup_inspects_way() -> None:
+    """`with_plans` hands the setup script to this sandbox; `use_k8s` gives it back to
+    `Sample.setup`, where the k8s sandbox (inspect's setup) runs it."""
+    [scenario] = [s for s in load_scenarios() if s.id == PLANTING[0]]
+    sample = scenario_samples(scenario, salt="k8s")[0]
+    script = sample.setup
+    assert script and "base64 -d" in script
+    with_plans(sample, scenario, followups=0)
+    assert sample.setup is None and sample.metadata and sample.metadata[SETUP_KEY] == script
+    use_k8s([sample], [scenario], registry="registry.example/evals")
+    assert sample.setup == script and SETUP_KEY not in sample.metadata
