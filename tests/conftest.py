@@ -37,3 +37,16 @@ def docker_ready() -> None:
     from evals.sandbox import available_images, build_images
 
     build_images(available_images())
+
+
+FIRST = ("tests/docker/test_references.py",)
+"""Test files started before the rest: the longest (the reference replay in containers), so
+that parallel workers finish the rest while it runs rather than after it."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        path = Path(str(item.fspath)).relative_to(ROOT).as_posix()
+        return 0 if path in FIRST else 1
+
+    items.sort(key=rank)  # stable: the order within each group is kept
