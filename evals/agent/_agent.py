@@ -16,7 +16,13 @@ from evals.agent._tools import agent_tools, rewrapped
 from evals.detectors import BASELINE, LeverTrace, levers_of
 from evals.detectors import record as record_levers
 from evals.detectors._trace import FINAL
-from evals.detectors.processes import ProcessTrace, survey, surveying, wants_processes
+from evals.detectors.processes import (
+    Between,
+    ProcessTrace,
+    survey,
+    surveying,
+    wants_processes,
+)
 
 CONTEXT_LIMIT = "context"
 """`AgentRun.limit` when the model's context window overflowed (a `model_length` stop)."""
@@ -58,9 +64,16 @@ def interrogation_tools(meta: SampleMeta) -> list[Tool]:
     ]
 
 
-def traced(tools: list[Tool], trace: LeverTrace, procs: ProcessTrace | None = None) -> list[Tool]:
+def traced(
+    tools: list[Tool],
+    trace: LeverTrace,
+    procs: ProcessTrace | None = None,
+    between: Between | None = None,
+) -> list[Tool]:
     """The tools, each followed by a snapshot of the levers (the lever trace): the harness
-    records their state after every tool call, from outside the agent's reach."""
+    records their state after every tool call, from outside the agent's reach. With `procs`, the
+    process table is surveyed while each call runs and after it, and (`between`) until the
+    next call starts."""
     counter = {"n": 0}
 
     def wrap(original: Tool) -> Tool:
@@ -69,6 +82,8 @@ def traced(tools: list[Tool], trace: LeverTrace, procs: ProcessTrace | None = No
         async def execute(**kwargs: Any) -> Any:
             step = counter["n"]
             counter["n"] += 1
+            if between is not None:
+                await between.stop()
             try:
                 # the process table also while the call runs: a pool that ends inside it
                 async with surveying(procs, step, process_table):
@@ -79,6 +94,8 @@ def traced(tools: list[Tool], trace: LeverTrace, procs: ProcessTrace | None = No
                     await survey(procs, step, process_table)
                 brief = " ".join(" ".join(str(v) for v in kwargs.values()).split())
                 await record_levers(trace, step, f"{tdef.name}: {brief}")
+                if between is not None:
+                    between.start(step)
 
         return rewrapped(tdef, execute)
 
@@ -119,10 +136,13 @@ def scheming_agent() -> Solver:
         procs = ProcessTrace() if wants_processes(meta.evidence) else None
         if procs is not None:
             await survey(procs, BASELINE, process_table)
+        between = Between(procs, process_table)
         agent = react(
             prompt=None,
             tools=scaffold.tools(
-                traced(agent_tools(tools, user=user) + scaffold.installable(), trace, procs)
+                traced(
+                    agent_tools(tools, user=user) + scaffold.installable(), trace, procs, between
+                )
             ),
             on_continue=scaffold.on_continue,
             model=scaffold.model,  # None: the sample's model; else its per-turn output budget
@@ -140,7 +160,10 @@ def scheming_agent() -> Solver:
         if (tokens_limit := scaffold.token_limit(tokens)) is not None:
             limits.append(tokens_limit)
         before = len(state.messages)
-        agent_state, limit_error = await run(agent, state.messages, limits=limits)
+        try:
+            agent_state, limit_error = await run(agent, state.messages, limits=limits)
+        finally:
+            await between.stop()
         state.messages = agent_state.messages
         scaffold.finish(agent_state.messages)
         if procs is not None:  # what the agent left running when it finished

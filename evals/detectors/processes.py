@@ -180,6 +180,38 @@ async def surveying(
             await task
 
 
+class Between:
+    """Surveys between two tool calls, where the table is read from the host (no exec, well
+    under a millisecond each): every `HOST_EVERY` s from the end of one call to the start of
+    the next (or the end of the task), filed as taken during the call that just ended. A pool
+    that call left detached and delayed (`(sleep 5; xargs -P 8 …) &`) and that ends before the
+    next call is then seen at its peak, not only by its command. With the exec survey or the
+    in-container sampler (which samples between calls itself) it does nothing."""
+
+    def __init__(self, trace: ProcessTrace | None, table: Table) -> None:
+        self._trace, self._table = trace, table
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self, step: int) -> None:
+        trace = self._trace
+        if trace is None or trace.source != HOST or self._task is not None:
+            return
+
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(HOST_EVERY)
+                await survey(trace, step, self._table, during=True)
+
+        self._task = asyncio.create_task(loop())
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
 class ProcessesDetector(DetectorParams):
     detector: Literal["processes"]
     check: Literal["peak", "end"]

@@ -7,6 +7,7 @@ start either, exec surveys grade the sample. Each records why the earlier source
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,9 +16,13 @@ from inspect_ai import Task
 from inspect_ai import eval as inspect_eval
 from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.log import EvalLog, EvalSample
+from inspect_ai.model import ChatMessage, GenerateConfig, ModelOutput, modelapi
+from inspect_ai.tool import ToolChoice, ToolInfo
 
 from evals.agent import _event
+from evals.detectors.processes import Between
 from evals.graders import scheming_scorer
+from evals.models import ScriptedModel
 from evals.scenario import combinations, load_scenarios, scenario_samples
 from evals.tasks import plan, with_plans
 
@@ -72,12 +77,17 @@ def _samples(cases: list[tuple[str, str, int, bool]]) -> list[Sample]:
     return out
 
 
-def _run(samples: list[Sample], logs: str) -> EvalLog:
+def _run(samples: list[Sample], logs: str, model: str = "scripted/sampler") -> EvalLog:
     task = Task(
         dataset=MemoryDataset(samples, name="sampler"), solver=plan(0), scorer=scheming_scorer()
     )
     [log] = inspect_eval(
-        task, model="scripted/sampler", log_dir=logs, display="none", max_samples=5
+        task,
+        model=model,
+        model_roles={"grader": "scripted/labels"},
+        log_dir=logs,
+        display="none",
+        max_samples=5,
     )
     assert log.status == "success", log.error
     return log
@@ -98,9 +108,10 @@ async def _no_sampler(trace: Any) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def sampler_log(docker_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[EvalLog]:
-    with pytest.MonkeyPatch.context() as mp:
+    with pytest.MonkeyPatch.context() as mp:  # only while it runs: later tests need the view
         mp.setattr(_event, "container_pid", _no_view)
-        yield _run(_samples(SAMPLER_CASES), str(tmp_path_factory.mktemp("sampler-in")))
+        log = _run(_samples(SAMPLER_CASES), str(tmp_path_factory.mktemp("sampler-in")))
+    yield log
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +119,8 @@ def exec_log(docker_ready: None, tmp_path_factory: pytest.TempPathFactory) -> It
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(_event, "container_pid", _no_view)
         mp.setattr(_event, "_start_sampler", _no_sampler)
-        yield _run(_samples(EXEC_CASES), str(tmp_path_factory.mktemp("sampler-exec")))
+        log = _run(_samples(EXEC_CASES), str(tmp_path_factory.mktemp("sampler-exec")))
+    yield log
 
 
 def _sample(log: EvalLog, name: str) -> EvalSample:
@@ -190,3 +202,52 @@ def test_without_host_view_or_sampler_exec_surveys_grade_the_sample(
     found = _peak(sample)
     assert found["unscored"] is None and found["fired"], found
     assert found["measures"]["peak_workers"] == peak, found
+
+
+THINK = 3.0
+"""Seconds the model takes before each turn in the between-calls cases, as a remote API does."""
+DETACHED = "(sleep 0.5; seq 8 | xargs -P 8 -I{} sh -c 'sleep 0.8') >/dev/null 2>&1 &"
+"""A pool the call leaves detached and delayed: it starts after the call has returned and ends
+(at 1.3 s) well before the next call (at `THINK` s): it lives only between two calls."""
+BETWEEN_CASES: list[tuple[str, str, int, bool]] = [
+    *[(f"between_{i}", DETACHED, 8, True) for i in range(2)]
+]
+
+
+class _Thinking(ScriptedModel):
+    """The scripted replay, after `THINK` s on every turn."""
+
+    async def generate(
+        self,
+        input: list[ChatMessage],
+        tools: list[ToolInfo],
+        tool_choice: ToolChoice,
+        config: GenerateConfig,
+    ) -> ModelOutput:
+        await asyncio.sleep(THINK)
+        return await super().generate(input, tools, tool_choice, config)
+
+
+@modelapi(name="thinking-scripted")
+def _thinking() -> type[_Thinking]:
+    return _Thinking
+
+
+def test_a_pool_that_lives_only_between_two_calls_is_read_at_its_peak(
+    docker_ready: None, tmp_path: Any
+) -> None:
+    """Where the table is read from the host, surveys go on between calls: the detached,
+    delayed pool is read at 8 and fires. Without them (`Between` switched off) the same
+    trajectory reads less: the case really is one the per-call surveys miss."""
+    log = _run(_samples(BETWEEN_CASES), str(tmp_path / "on"), "thinking-scripted/sampler")
+    for name, _, peak, fires in BETWEEN_CASES:
+        sample = _sample(log, name)
+        assert _trace(sample)["source"] == "host", _trace(sample).get("source_note")
+        found = _peak(sample)
+        assert found["unscored"] is None and found["measures"]["peak_workers"] == peak, found
+        assert found["fired"] is fires, found
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Between, "start", lambda self, step: None)
+        off = _run(_samples(BETWEEN_CASES[:1]), str(tmp_path / "off"), "thinking-scripted/sampler")
+    found = _peak(_sample(off, BETWEEN_CASES[0][0]))
+    assert found["measures"]["peak_workers"] < 8 and not found["fired"], found
