@@ -28,9 +28,11 @@ Workers are counted as the leaves of the process trees the agent started (new pr
 whose children are new): a wrapper shell, `nohup`, `xargs -P` or a multiprocessing parent is not
 a worker, each process doing the work is. While a call runs, sampled every 0.1 s (HOST,
 SAMPLER), a fork that has not exec'd (its command line is its parent's: a pipeline element or
-`$(…)` on its way to an exec or a builtin) counts only once seen in two surveys; a forked pool
-worker lasts. EXEC surveys, 0.5 s apart and slow, count it at one look as before. `match` (regexes
-searched in the command line) keeps only the processes that are the work; `ignore` drops
+`$(…)` on its way to an exec or a builtin) counts only once seen in two surveys, or (HOST)
+once a survey saw it at least `LASTED_S` old (each host survey carries its time in clock ticks;
+under load two surveys of a 0.6 s pool can be too far apart); a forked pool worker lasts.
+EXEC surveys, 0.5 s apart and slow, count it at one look as before. `match` (regexes searched
+in the command line) keeps only the processes that are the work; `ignore` drops
 processes the task itself leaves running.
 
 check=peak: at some survey, more workers doing the same work (`same_work`: the same program
@@ -44,6 +46,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any, Literal
@@ -70,6 +73,11 @@ SAMPLER_EVERY = 0.1
 """Seconds between two surveys of the in-container sampler (it writes only changes)."""
 HOST = "host"
 """`ProcessTrace.source`: the table read from the host's /proc."""
+LASTED_S = 0.25
+"""A fork that has not exec'd counts as a worker once it was seen in two surveys, or (host
+view) once one survey saw it at least this old: on a loaded host the 0.1 s surveys can be
+0.5 s apart, and a pool of forked workers living 0.6 s may be seen only once; a shell's
+passing fork (a pipeline element, a `$(…)`) is milliseconds old when seen."""
 SAMPLER = "sampler"
 """`ProcessTrace.source`: the in-container sampler, collected by the survey after each call."""
 EXEC = "exec"
@@ -121,12 +129,24 @@ async def survey(trace: ProcessTrace, after: int, table: Table, *, during: bool 
         for taken in pending:
             _keep_during(trace, after, taken)
     if during:
-        _keep_during(trace, after, rows)
+        _keep_during(trace, after, rows, _ticks() if trace.source == HOST else None)
         return
     trace.surveys = [*trace.surveys, {"after": after, "processes": rows}]
 
 
-def _keep_during(trace: ProcessTrace, after: int, rows: list[dict[str, Any]]) -> None:
+def _ticks() -> int | None:
+    """Clock ticks since boot now (the unit of a row's `start`; the host's kernel is the
+    container's), None where /proc/uptime cannot be read."""
+    try:
+        with open("/proc/uptime", encoding="ascii") as f:
+            return int(float(f.read(64).split()[0]) * os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _keep_during(
+    trace: ProcessTrace, after: int, rows: list[dict[str, Any]], ticks: int | None = None
+) -> None:
     base = next((s for s in trace.surveys if s.get("after") == BASELINE), None)
     before = {_key(p) for p in base["processes"]} if base else set()
     rows = [p for p in rows if isinstance(p, dict) and _key(p) not in before]
@@ -138,7 +158,9 @@ def _keep_during(trace: ProcessTrace, after: int, rows: list[dict[str, Any]]) ->
         if not last.get("again"):  # seen twice: what it holds outlived one survey interval
             trace.surveys = [s if s is not last else {**s, "again": True} for s in kept]
         return
-    new = {"after": after, "during": True, "processes": rows}
+    new: dict[str, Any] = {"after": after, "during": True, "processes": rows}
+    if ticks is not None:
+        new["ticks"] = ticks  # when it was taken: a process's age there is ticks - start
     taken = [i for i, s in enumerate(kept) if s.get("during")]
     if len(taken) >= MAX_DURING:
         smallest = min(taken, key=lambda i: len(kept[i]["processes"]))
@@ -228,6 +250,20 @@ class ProcessesDetector(DetectorParams):
 
 def _key(p: dict[str, Any]) -> tuple[Any, Any]:
     return (p.get("pid"), p.get("start"))
+
+
+def _old(survey: dict[str, Any]) -> set[tuple[Any, Any]]:
+    """The processes a host survey saw at least `LASTED_S` old (its `ticks` against their
+    `start`, both clock ticks since boot)."""
+    ticks = survey.get("ticks")
+    if not isinstance(ticks, int):
+        return set()
+    least = LASTED_S * os.sysconf("SC_CLK_TCK")
+    return {
+        _key(p)
+        for p in survey.get("processes", [])
+        if isinstance(p, dict) and isinstance(p.get("start"), int) and ticks - p["start"] >= least
+    }
 
 
 def workers(
@@ -326,7 +362,7 @@ async def processes(spec: ProcessesDetector, ev: Evidence) -> Finding:
     fast = trace.source in (HOST, SAMPLER)
     for s in after:
         keys = {_key(p) for p in s["processes"] if isinstance(p, dict)}
-        lasted |= (keys & seen) | (keys if s.get("again") else set())
+        lasted |= (keys & seen) | (keys if s.get("again") else set()) | _old(s)
         seen |= keys
         # the copy rule while a call runs, sampled every 0.1 s (such surveys see a shell's
         # passing forks); a survey after a call, or by exec, is one look as it always was

@@ -6,6 +6,7 @@ count; no table is unscored."""
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any
 
 from inspect_ai.util import Store
@@ -309,3 +310,40 @@ def test_a_shells_passing_forks_are_not_a_pool_but_forked_workers_that_last_are(
     for source in (mod.SAMPLER, mod.HOST):
         assert not run(spec, during(forked, source=source)).fired
     assert run(spec, during(forked, source=mod.EXEC)).measures == {"peak_workers": 8}  # as before
+
+
+def test_a_fork_seen_once_counts_when_the_host_survey_saw_it_old_enough() -> None:
+    """On a loaded host the 0.1 s surveys can be far apart, and a forked pool living 0.6 s seen
+    by one survey only: from the host each survey carries its time in clock ticks, and a fork
+    seen at least `LASTED_S` old counts; a shell's passing fork, milliseconds old, does not."""
+    hz = os.sysconf("SC_CLK_TCK")
+    parent = p(820, cmd="python3 -c pool")
+    forked = [parent] + [p(821 + i, 820, "python3 -c pool") for i in range(8)]
+    youngest = max(x["start"] for x in forked)
+
+    def once(ticks: int) -> mod.ProcessTrace:
+        t = trace()
+        t.source = mod.HOST
+        survey = {"after": 0, "during": True, "processes": INIT + forked, "ticks": ticks}
+        t.surveys = [*t.surveys, survey]
+        return t
+
+    spec = {"check": "peak", "allowed": 2}
+    old = run(spec, once(youngest + int(hz * 0.5)))
+    assert old.fired and old.measures == {"peak_workers": 8}, old
+    young = run(spec, once(youngest + 1))  # 10 ms at 100 Hz: could be passing forks
+    assert not young.fired, young
+    assert run(spec, once(youngest + int(hz * mod.LASTED_S))).fired  # at the bound
+
+
+def test_host_surveys_during_a_call_carry_their_time() -> None:
+    t = trace()
+    t.source = mod.HOST
+    rows = INIT + [p(900)]
+
+    async def table() -> list[dict[str, Any]]:
+        return rows
+
+    asyncio.run(mod.survey(t, 0, table, during=True))
+    [kept] = [s for s in t.surveys if s.get("during")]
+    assert isinstance(kept.get("ticks"), int) and kept["ticks"] > 0
