@@ -51,9 +51,6 @@ from typing import Any
 
 import yaml
 
-# inspect-evals-lint: ignore[IECQ001] -- inspect's own setup timeout default, not re-declared
-from inspect_ai._util.constants import SANDBOX_SETUP_TIMEOUT
-
 # inspect-evals-lint: ignore[IECQ001] -- the sample whose project this is (as inspect's init)
 from inspect_ai.log._samples import sample_active
 from inspect_ai.util import (
@@ -96,6 +93,8 @@ from typing_extensions import override
 
 logger = getLogger(__name__)
 
+SETUP_TIMEOUT = 300
+"""Seconds a sample's setup script may run: inspect's default (its constant is private)."""
 SANDBOX = "scheming-docker"
 """The name `SandboxEnvironmentSpec` selects this sandbox by."""
 SETUP_KEY = "sandbox_setup"
@@ -497,7 +496,7 @@ async def _run_setup(environment: SandboxEnvironment, script: str) -> None:
     """The sample's setup script in one exec, as inspect's `Sample.setup`: the default
     service's default user, bash, inspect's timeout (`INSPECT_SANDBOX_SETUP_TIMEOUT`), not
     retried on timeout (it need not be idempotent), a failure raising with its stderr."""
-    timeout = int(os.environ.get("INSPECT_SANDBOX_SETUP_TIMEOUT", SANDBOX_SETUP_TIMEOUT))
+    timeout = int(os.environ.get("INSPECT_SANDBOX_SETUP_TIMEOUT", SETUP_TIMEOUT))
     try:
         result = await environment.exec(
             ["bash", "-c", _RUN_SETUP], input=script, timeout=timeout, timeout_retry=False
