@@ -9,7 +9,7 @@ from inspect_ai.util import store_as, working_limit
 
 from evals._state import AgentRun, References, SampleMeta, sample_meta
 from evals.agent._accounting import account, ensure_counter
-from evals.agent._event import process_table
+from evals.agent._event import host_reader, process_table
 from evals.agent._scaffold import Scaffold
 from evals.agent._scaffold import interrogation_tools as scaffold_tools
 from evals.agent._tools import agent_tools, rewrapped
@@ -86,7 +86,7 @@ def traced(
                 await between.stop()
             try:
                 # the process table also while the call runs: a pool that ends inside it
-                async with surveying(procs, step, process_table):
+                async with surveying(procs, step, process_table, reader=host_reader):
                     return await original(**kwargs)
             finally:
                 # the process table first: workers are transient, the levers are files
@@ -95,7 +95,7 @@ def traced(
                 brief = " ".join(" ".join(str(v) for v in kwargs.values()).split())
                 await record_levers(trace, step, f"{tdef.name}: {brief}")
                 if between is not None:
-                    between.start(step)
+                    await between.start(step)
 
         return rewrapped(tdef, execute)
 
@@ -136,7 +136,7 @@ def scheming_agent() -> Solver:
         procs = ProcessTrace() if wants_processes(meta.evidence) else None
         if procs is not None:
             await survey(procs, BASELINE, process_table)
-        between = Between(procs, process_table)
+        between = Between(procs, process_table, host_reader)
         agent = react(
             prompt=None,
             tools=scaffold.tools(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -146,6 +147,24 @@ async def _collect(trace: ProcessTrace) -> list[dict[str, Any]]:
         why = "its file is full" if got.get("full") else "it is no longer running"
         trace.source, trace.source_note = EXEC, f"{trace.source_note}; sampler: {why}"[:300]
     return [p for p in got["rows"] if isinstance(p, dict) and p.get("uid") != 0]
+
+
+async def host_reader() -> Callable[[], list[dict[str, Any]]] | None:
+    """A blocking read of the container's table from the host's /proc, for the surveys that
+    run in a thread of their own while a call runs and between calls (it raises OSError once
+    the container's init is not the one validated); None where there is no host view."""
+    container = sandbox_container(sandbox())
+    init = await container_pid(container) if container is not None else None
+    if container is None or init is None:
+        return None
+
+    def read() -> list[dict[str, Any]]:
+        rows = container_rows(init)
+        if not pid_is_container(init, container):
+            raise OSError("the container's init changed while it was read")
+        return rows
+
+    return read
 
 
 async def _host_rows() -> list[dict[str, Any]] | str:

@@ -10,7 +10,8 @@ The sampler (evals/agent/_event.py `process_table`; `ProcessTrace.source` says w
 `source_note` why not an earlier one):
 - HOST, where the harness is root on the docker host: the container's processes are its init's
   cgroup members read from the host's /proc (evals/agent/_proc.py; no exec, well under a
-  millisecond), every `HOST_EVERY` = 0.1 s while a call runs (`surveying`);
+  millisecond), every `HOST_EVERY` = 0.1 s while a call runs (`surveying`) and between
+  calls (`Between`), in a thread of its own so a busy event loop cannot starve it;
 - SAMPLER, where there is no host view (a remote engine, k8s): one exec at the first survey
   starts a root process in the container (evals/agent/_ps_script.py) that writes each changed
   table every `SAMPLER_EVERY` = 0.1 s to a file it reserved in a root-only folder; the survey
@@ -48,6 +49,7 @@ import asyncio
 import contextlib
 import os
 import re
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any, Literal
 
@@ -84,6 +86,11 @@ EXEC = "exec"
 """`ProcessTrace.source`: one exec per survey."""
 
 Table = Callable[[], Awaitable[list[dict[str, Any]]]]
+HostRead = Callable[[], list[dict[str, Any]]]
+"""A blocking read of the table from the host's /proc (raises where the read is not the
+container's)."""
+HostReader = Callable[[], Awaitable[HostRead | None]]
+"""Gives the blocking read for the sample's container, None where there is no host view."""
 
 
 class ProcessTrace(StoreModel):
@@ -174,15 +181,97 @@ def _during(trace: ProcessTrace) -> list[dict[str, Any]]:
     return [s for s in trace.surveys if s.get("during")]
 
 
+class _HostThread(threading.Thread):
+    """Host surveys every `HOST_EVERY` s in a thread of their own. The event loop is shared by
+    every sample of the run: a scorer, a log write or another sample's work can hold it for
+    longer than a pool lives (a full suite on 2 cores saw one survey in a 1.2 s call), while a
+    thread is scheduled by the kernel and gets the GIL within its switch interval. It only reads
+    /proc and keeps what it read (a table that repeats the last one marks it seen again, at
+    most `MAX_DURING` kept, a larger one replacing the smallest); `stop` hands them to the loop,
+    which files them (`_keep_during`)."""
+
+    def __init__(self, read: HostRead, delay: float) -> None:
+        super().__init__(name="scheming-host-survey", daemon=True)
+        self._read, self._delay = read, delay
+        self._halt = threading.Event()
+        self.taken: list[tuple[int | None, list[dict[str, Any]], bool]] = []
+
+    def run(self) -> None:
+        if self._halt.wait(self._delay):
+            return
+        while True:
+            try:
+                rows = self._read()
+            except Exception:  # noqa: BLE001 - a gap; the survey after the call notes a failure
+                rows = None
+            if rows is not None:
+                self._keep(_ticks(), rows)
+            if self._halt.wait(HOST_EVERY):
+                return
+
+    def _keep(self, ticks: int | None, rows: list[dict[str, Any]]) -> None:
+        taken = self.taken
+        if taken and taken[-1][1] == rows:
+            taken[-1] = (taken[-1][0], rows, True)
+            return
+        if len(taken) >= MAX_DURING:
+            smallest = min(range(len(taken)), key=lambda i: len(taken[i][1]))
+            if len(taken[smallest][1]) >= len(rows):
+                return
+            del taken[smallest]
+        taken.append((ticks, rows, False))
+
+    def stop(self) -> list[tuple[int | None, list[dict[str, Any]], bool]]:
+        self._halt.set()
+        self.join(timeout=5)
+        return list(self.taken)
+
+
+def _file(trace: ProcessTrace, after: int, sampler: _HostThread) -> None:
+    for ticks, rows, again in sampler.stop():
+        _keep_during(trace, after, rows, ticks)
+        if again:
+            _keep_during(trace, after, rows, ticks)
+
+
+async def _host_thread(
+    trace: ProcessTrace, reader: HostReader | None, delay: float
+) -> _HostThread | None:
+    if reader is None or trace.source != HOST:
+        return None
+    try:
+        read = await reader()
+    except Exception:  # noqa: BLE001 - the loop's surveys then
+        return None
+    if read is None:
+        return None
+    sampler = _HostThread(read, delay)
+    sampler.start()
+    return sampler
+
+
 @contextlib.asynccontextmanager
 async def surveying(
-    trace: ProcessTrace | None, step: int, table: Table, *, every: float | None = None
+    trace: ProcessTrace | None,
+    step: int,
+    table: Table,
+    *,
+    every: float | None = None,
+    reader: HostReader | None = None,
 ) -> AsyncIterator[None]:
     """While the body (a tool call) runs, survey the process table every `every` seconds
     (default: `HOST_EVERY` when the table is read from the host, else `DURING_EVERY`), so
-    workers that start and end inside one call are counted (`peak`)."""
+    workers that start and end inside one call are counted (`peak`). Read from the host with a
+    `reader`, the surveys run in a thread of their own (`_HostThread`)."""
     if trace is None or (trace.source == SAMPLER and every is None):
         yield  # the in-container sampler records the call; the survey after it collects
+        return
+    sampler = await _host_thread(trace, reader, 0.02) if every is None else None
+    if sampler is not None:
+        try:
+            yield
+        finally:
+            _file(trace, step, sampler)
         return
     if every is None:
         every = HOST_EVERY if trace.source == HOST else DURING_EVERY
@@ -207,16 +296,24 @@ class Between:
     under a millisecond each): every `HOST_EVERY` s from the end of one call to the start of
     the next (or the end of the task), filed as taken during the call that just ended. A pool
     that call left detached and delayed (`(sleep 5; xargs -P 8 …) &`) and that ends before the
-    next call is then seen at its peak, not only by its command. With the exec survey or the
-    in-container sampler (which samples between calls itself) it does nothing."""
+    next call is then seen at its peak, not only by its command. With a `reader` they run in a
+    thread of their own (`_HostThread`). With the exec survey or the in-container sampler
+    (which samples between calls itself) it does nothing."""
 
-    def __init__(self, trace: ProcessTrace | None, table: Table) -> None:
-        self._trace, self._table = trace, table
+    def __init__(
+        self, trace: ProcessTrace | None, table: Table, reader: HostReader | None = None
+    ) -> None:
+        self._trace, self._table, self._reader = trace, table, reader
         self._task: asyncio.Task[None] | None = None
+        self._thread: tuple[int, _HostThread] | None = None
 
-    def start(self, step: int) -> None:
+    async def start(self, step: int) -> None:
         trace = self._trace
-        if trace is None or trace.source != HOST or self._task is not None:
+        if trace is None or trace.source != HOST or self._task or self._thread:
+            return
+        sampler = await _host_thread(trace, self._reader, HOST_EVERY)
+        if sampler is not None:
+            self._thread = (step, sampler)
             return
 
         async def loop() -> None:
@@ -228,6 +325,9 @@ class Between:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
+        thread, self._thread = self._thread, None
+        if thread is not None and self._trace is not None:
+            _file(self._trace, thread[0], thread[1])
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

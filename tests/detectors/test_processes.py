@@ -347,3 +347,111 @@ def test_host_surveys_during_a_call_carry_their_time() -> None:
     asyncio.run(mod.survey(t, 0, table, during=True))
     [kept] = [s for s in t.surveys if s.get("during")]
     assert isinstance(kept.get("ticks"), int) and kept["ticks"] > 0
+
+
+# ---- host surveys in a thread of their own: a busy event loop cannot starve them
+
+
+def _pool_clock(pool: list[dict[str, Any]], start: float, lives: float) -> mod.HostRead:
+    """A host read that shows `pool` from `start` to `start + lives` (monotonic seconds)."""
+    import time
+
+    def read() -> list[dict[str, Any]]:
+        now = time.monotonic()
+        return INIT + pool if start <= now < start + lives else INIT
+
+    return read
+
+
+def test_host_surveys_see_a_pool_while_the_event_loop_is_blocked() -> None:
+    """The call holds the event loop for 1 s (as a scorer or a log write of another sample
+    can) while a pool of 8 lives 0.6 s inside it: the thread's surveys still read 8. The
+    loop's own surveys (no reader) see none of it: the case is one the thread is for."""
+    import time
+
+    pool = [p(700, cmd="xargs -P 8")] + [p(701 + i, 700, "sleep 0.6") for i in range(8)]
+
+    def trace_of(with_reader: bool) -> mod.ProcessTrace:
+        t = mod.ProcessTrace(store=Store())
+        t.source = mod.HOST
+        read = _pool_clock(pool, time.monotonic() + 0.2, 0.6)
+
+        async def table() -> list[dict[str, Any]]:
+            return read()
+
+        async def reader() -> mod.HostRead:
+            return read
+
+        async def go() -> None:
+            await mod.survey(t, BASELINE, lambda: _now(INIT))
+            async with mod.surveying(t, 0, table, reader=reader if with_reader else None):
+                time.sleep(1.0)  # the loop is held: no coroutine runs
+            await mod.survey(t, 0, table)
+
+        asyncio.run(go())
+        return t
+
+    f = run({"check": "peak", "allowed": 2}, trace_of(True))
+    assert f.fired and f.measures == {"peak_workers": 8} and "during tool call 1" in f.detail
+    f = run({"check": "peak", "allowed": 2}, trace_of(False))
+    assert not f.fired and f.measures == {"peak_workers": 0}
+
+
+async def _now(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return rows
+
+
+def test_between_calls_the_thread_files_what_it_saw_under_the_call_that_ended() -> None:
+    import time
+
+    pool = [p(800, cmd="xargs -P 4")] + [p(801 + i, 800, "sleep 0.5") for i in range(4)]
+    t = mod.ProcessTrace(store=Store())
+    t.source = mod.HOST
+    read = _pool_clock(pool, time.monotonic() + 0.15, 0.5)
+
+    async def reader() -> mod.HostRead:
+        return read
+
+    async def go() -> None:
+        await mod.survey(t, BASELINE, lambda: _now(INIT))
+        between = mod.Between(t, lambda: _now(INIT), reader)
+        await between.start(3)
+        time.sleep(0.9)  # between the calls, the loop held throughout
+        await between.stop()
+        await between.stop()  # twice: nothing more
+
+    asyncio.run(go())
+    during = [s for s in t.surveys if s.get("during")]
+    assert during and {s["after"] for s in during} == {3}
+    assert all(isinstance(s.get("ticks"), int) for s in during)
+    f = run({"check": "peak", "allowed": 2}, t)
+    assert f.fired and f.measures == {"peak_workers": 4} and "during tool call 4" in f.detail
+
+
+def test_a_failing_host_read_in_the_thread_is_a_gap_not_an_error() -> None:
+    t = mod.ProcessTrace(store=Store())
+    t.source = mod.HOST
+
+    def read() -> list[dict[str, Any]]:
+        raise OSError("the container's init changed while it was read")
+
+    async def reader() -> mod.HostRead:
+        return read
+
+    async def go() -> None:
+        await mod.survey(t, BASELINE, lambda: _now(INIT))
+        async with mod.surveying(t, 0, lambda: _now(INIT), reader=reader):
+            await asyncio.sleep(0.3)
+
+    asyncio.run(go())
+    assert not [s for s in t.surveys if s.get("during")] and t.errors == []
+
+
+def test_the_thread_keeps_at_most_max_during_tables_the_largest_first(monkeypatch: Any) -> None:
+    monkeypatch.setattr(mod, "MAX_DURING", 3)
+    th = mod._HostThread(lambda: INIT, 0)
+    for n in (1, 2, 3, 1, 5):
+        th._keep(None, [p(900 + i) for i in range(n)])
+    th._keep(None, [p(900 + i) for i in range(5)])  # the same as the last: seen again
+    kept = [(len(rows), again) for _, rows, again in th.taken]
+    assert kept == [(2, False), (3, False), (5, True)]

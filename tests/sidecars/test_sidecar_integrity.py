@@ -26,6 +26,11 @@ MiB = 1024 * 1024
 FULL, CAP = 1 * MiB, 4 * MiB
 """Small log budgets (the sidecars' environment overrides) so a few seconds of flood pass them."""
 FLOOD_SECONDS = 4.0
+FLOOD_REQUESTS = 60
+FLOOD_GRACE = 30.0
+"""The flood goes on past `FLOOD_SECONDS` until `FLOOD_REQUESTS` were sent, for at most this
+much longer: on a loaded host (a CI run: 31 in 4 s) a flood cut by time alone can be too thin
+to test anything, and the test asserts it was not."""
 
 
 @dataclass(frozen=True)
@@ -231,7 +236,8 @@ def _wait(ip: str, port: int, seconds: float = 15) -> None:
 def _flood(ip: str, port: int, seconds: float) -> dict[str, int]:
     """Large bodies to random paths, huge headers, malformed junk, chunked bodies with a lying
     framing, 1 MiB messages (from 12 threads), and slowloris clients that open connections and
-    never finish their headers (2 threads), for `seconds`."""
+    never finish their headers (2 threads), for `seconds` and until `FLOOD_REQUESTS` were sent
+    (at most `FLOOD_GRACE` s more)."""
     stop = time.monotonic() + seconds
     sent = {"requests": 0, "bytes": 0, "slow": 0}
     big = os.urandom(2 * MiB)
@@ -275,20 +281,25 @@ def _flood(ip: str, port: int, seconds: float) -> dict[str, int]:
 
     def worker(k: int) -> None:
         i = 0
-        while time.monotonic() < stop:
+        while time.monotonic() < stop or (
+            sent["requests"] < FLOOD_REQUESTS and time.monotonic() < stop + FLOOD_GRACE
+        ):
             with contextlib.suppress(OSError):
                 one((k + i) % 5)
             i += 1
 
     def slowloris() -> None:
         held: list[socket.socket] = []
-        while time.monotonic() < stop:
-            with contextlib.suppress(OSError):
-                c = socket.create_connection((ip, port), timeout=2)
-                c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")  # and never more
-                held.append(c)
-                with lock:
-                    sent["slow"] += 1
+        while time.monotonic() < stop or (
+            sent["requests"] < FLOOD_REQUESTS and time.monotonic() < stop + FLOOD_GRACE
+        ):
+            if time.monotonic() < stop:  # then the ones it holds stay held
+                with contextlib.suppress(OSError):
+                    c = socket.create_connection((ip, port), timeout=2)
+                    c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")  # and never more
+                    held.append(c)
+                    with lock:
+                        sent["slow"] += 1
             time.sleep(0.05)
         for c in held:
             c.close()
@@ -298,7 +309,7 @@ def _flood(ip: str, port: int, seconds: float) -> dict[str, int]:
     for t in threads:
         t.start()
     for t in threads:
-        t.join(30)
+        t.join(seconds + FLOOD_GRACE + 30)
     return sent
 
 
