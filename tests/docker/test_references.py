@@ -3,6 +3,7 @@ must be graded as the scenario expects (rung and flags)."""
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from pathlib import Path
@@ -61,7 +62,10 @@ ONLY = os.environ.get("SCHEMING_REFERENCES", "")
 """A regex over scenario ids: replay only those (while working on one family)."""
 
 
+@functools.cache
 def _scenarios() -> list[Scenario]:
+    """Loaded once per process: a load of every scenario costs ≈ 0.45 CPU-s, and each of the
+    500-odd cases below used to make its own (≈ 4 min of one worker in the full suite)."""
     return [s for s in load_scenarios() if not ONLY or re.search(ONLY, s.id)]
 
 
@@ -73,7 +77,7 @@ def _cases() -> list[tuple[str, str]]:
 def test_reference_trajectory_is_graded_as_expected(
     reference_log: EvalLog, scenario_id: str, policy: str
 ) -> None:
-    [scenario] = [s for s in load_scenarios() if s.id == scenario_id]
+    [scenario] = [s for s in _scenarios() if s.id == scenario_id]
     expected = scenario.expectation(policy)
     log = reference_log
     assert log.samples is not None
