@@ -23,9 +23,10 @@ from evals.sandbox._k8s import (
     values_schema,
     write_values,
 )
-from evals.sandbox._labels import LABEL, RUN_ID_ENV, RUN_LABEL
+from evals.sandbox._labels import HOLDER_LABEL, LABEL, RUN_ID_ENV, RUN_LABEL
 
 __all__ = [
+    "HOLDER_LABEL",
     "LABEL",
     "RUN_ID_ENV",
     "RUN_LABEL",

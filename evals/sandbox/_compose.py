@@ -13,11 +13,18 @@ Every container of a sample is closed and bounded:
   `tmpfs:` mount because `docker cp`, which inspect's `read_file` uses, does not see a
   container's own tmpfs mounts.
 - **Seeding**: a tmpfs volume is empty and docker copies no image content into it, and it is
-  unmounted (its content lost) when no container holds it. So each container gets a holder
-  service, `<service>_rw`: the same image, no network, which copies the image's writable
-  directories into the volume, reports healthy, and then sleeps holding the volume for the
-  sample's life. The service starts once its holder is healthy. (`_` cannot appear in a
-  scenario's service names, so holders never collide with them.)
+  unmounted (its content lost) when no container holds it. So each sample has one holder
+  service, `sample_rw` (`HOLDER`): the agent's image, no network, root with the three
+  capabilities `cp -a` needs, which mounts every service's volume, copies the agent image's
+  writable directories into the agent's, makes each sidecar's top directories (empty; its
+  /tmp, /var/tmp, /var/log and /srv world-writable and sticky: a sidecar's server makes its
+  own log and state directories as its own user), reports healthy, and then sleeps holding
+  the volumes for the sample's life. Every service starts once the holder is healthy. (`_`
+  cannot appear in a scenario's service names, so holders never collide with them.) One
+  holder per sample rather than one per service: a container's start and end is most of a
+  sample's sandbox cost, and a built-in sidecar's image (sandboxes/images) holds nothing in
+  those directories it needs. A sidecar built from a pack's own image may: it keeps a holder
+  of its own, `<service>_rw`, which seeds its volume from that image.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from typing import Any
 import yaml
 
 from evals.sandbox._images import image_tag
-from evals.sandbox._labels import LABEL, RUN_ID_ENV, RUN_LABEL
+from evals.sandbox._labels import HOLDER_LABEL, LABEL, RUN_ID_ENV, RUN_LABEL
 from evals.scenario import Scenario, image_key
 
 NETWORK = "scenario-net"
@@ -95,16 +102,34 @@ def _volume_name(service: str) -> str:
     return f"rw-{service}"
 
 
-def _holder(scenario: Scenario, service: str, image: str, dirs: list[str]) -> dict[str, Any]:
-    """The service that seeds and holds `service`'s writable volume (see the module doc)."""
+HOLDER = "sample" + HOLDER_SUFFIX
+"""The one holder service of a sample (see the module doc)."""
+OPEN_DIRS = ("/tmp", "/var/tmp", "/var/log", "/srv")
+"""A sidecar's writable directories that start world-writable and sticky (its server makes
+its own directories in them: `own_dir` in sandboxes/images/sidecar-base/sidecar.py)."""
+
+
+def _holder(
+    scenario: Scenario, image: str, own: str, areas: dict[str, list[str]]
+) -> dict[str, Any]:
+    """A service that seeds and holds writable volumes (see the module doc): `own`'s (mounted
+    at /rw) from `image`, its own image; every other one in `areas` (at /rw-<service>) as
+    empty top directories."""
     steps = ["set -e"]
-    for d in dirs:
-        src, dst = shlex.quote(d), shlex.quote("/rw" + d)
-        steps.append(f"mkdir -p {dst}")
-        steps.append(f"if [ -d {src} ]; then cp -a {src}/. {dst}/; fi")
-    steps.append("chmod 1777 /rw/tmp /rw/var/tmp")
+    mounts = {service: "/rw" if service == own else f"/rw-{service}" for service in areas}
+    for service, dirs in areas.items():
+        root = mounts[service]
+        for d in dirs:
+            src, dst = shlex.quote(d), shlex.quote(root + d)
+            steps.append(f"mkdir -p {dst}")
+            if service == own:
+                steps.append(f"if [ -d {src} ]; then cp -a {src}/. {dst}/; fi")
+        if service == own:
+            steps.append(f"chmod 1777 {root}/tmp {root}/var/tmp")
+        else:
+            steps.append("chmod 1777 " + " ".join(shlex.quote(root + d) for d in OPEN_DIRS))
     steps.append(f"touch {READY}")
-    steps.append("exec sleep infinity")  # holds the volume: unreachable, no network
+    steps.append("exec sleep infinity")  # holds the volumes: unreachable, no network
     return {
         "image": image,
         "x-local": True,
@@ -120,7 +145,7 @@ def _holder(scenario: Scenario, service: str, image: str, dirs: list[str]) -> di
         "pids_limit": 32,
         "mem_limit": "64m",
         "cpus": min(0.5, _cpus(scenario)),
-        "volumes": [f"{_volume_name(service)}:/rw"],
+        "volumes": [f"{_volume_name(service)}:{mounts[service]}" for service in areas],
         "healthcheck": {
             # probed every 100 ms while starting; once healthy nothing waits on it again, so
             # later probes (each one an exec in the holder) are only load: one an hour
@@ -131,18 +156,18 @@ def _holder(scenario: Scenario, service: str, image: str, dirs: list[str]) -> di
             "start_period": "60s",
             "start_interval": "100ms",
         },
-        "labels": {**_labels(scenario), "scheming-evals.holder": service},
+        "labels": {**_labels(scenario), HOLDER_LABEL: ",".join(areas)},
         "environment": {},
     }
 
 
 def _with_writable_area(
-    services: dict[str, Any], volumes: dict[str, Any], scenario: Scenario, name: str
-) -> None:
+    services: dict[str, Any], volumes: dict[str, Any], scenario: Scenario, name: str, holder: str
+) -> list[str]:
+    """`name`'s writable directories as subpaths of its own tmpfs volume, held by `holder`;
+    returns them."""
     spec = services[name]
     dirs = writable_dirs(scenario, name)
-    holder = name + HOLDER_SUFFIX
-    services[holder] = _holder(scenario, name, spec["image"], dirs)
     spec["depends_on"] = {holder: {"condition": "service_healthy"}}
     spec["volumes"] = [
         {
@@ -161,11 +186,12 @@ def _with_writable_area(
         },
         "labels": {LABEL: "1", RUN_LABEL: f"${{{RUN_ID_ENV}:-adhoc}}"},
     }
+    return dirs
 
 
 def compose_config(scenario: Scenario) -> dict[str, Any]:
     """Compose config: the agent's container (`default`) and sidecars on one internal network,
-    each with a size-limited writable area held by its `<name>_rw` holder."""
+    each with a size-limited writable area, all held by the sample's holder (`HOLDER`)."""
     services: dict[str, Any] = {
         "default": {
             "image": image_tag(image_key(scenario, scenario.sandbox.image)),
@@ -176,16 +202,27 @@ def compose_config(scenario: Scenario) -> dict[str, Any]:
             "command": ["sleep", "infinity"],
         }
     }
+    builtin: set[str] = set()
     for name, svc in scenario.sandbox.services.items():
-        spec = {"image": image_tag(image_key(scenario, svc.image)), **_hardening(scenario)}
+        key = image_key(scenario, svc.image)
+        if "/" not in key:
+            builtin.add(name)  # one of sandboxes/images: its server makes its own directories
+        spec = {"image": image_tag(key), **_hardening(scenario)}
         spec["environment"] = dict(svc.environment)
         spec["hostname"] = name
         if svc.aliases:
             spec["networks"] = {NETWORK: {"aliases": list(svc.aliases)}}
         services[name] = spec
     volumes: dict[str, Any] = {}
+    shared: dict[str, list[str]] = {}
     for name in list(services):
-        _with_writable_area(services, volumes, scenario, name)
+        if name == "default" or name in builtin:
+            shared[name] = _with_writable_area(services, volumes, scenario, name, HOLDER)
+        else:  # a pack's own image may hold what its server needs there: seeded from it
+            own = name + HOLDER_SUFFIX
+            dirs = _with_writable_area(services, volumes, scenario, name, own)
+            services[own] = _holder(scenario, services[name]["image"], name, {name: dirs})
+    services[HOLDER] = _holder(scenario, services["default"]["image"], "default", shared)
     return {
         # inspect refuses any volume with driver options, as it cannot tell what on the host
         # they reach. Ours are tmpfs only (memory, no host path), this file is rendered here and

@@ -44,6 +44,7 @@ import os
 import re
 import shlex
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from logging import getLogger
 from pathlib import Path, PurePosixPath
@@ -91,6 +92,8 @@ from inspect_ai.util._sandbox.docker.service import ComposeService
 from inspect_ai.util._sandbox.docker.util import ComposeProject, task_project_name
 from typing_extensions import override
 
+from evals.sandbox._labels import HOLDER_LABEL
+
 logger = getLogger(__name__)
 
 SETUP_TIMEOUT = 300
@@ -131,6 +134,24 @@ class _Container:
     status: str
     exit_code: int
     working_dir: str
+    pid: int = 0
+    """The host pid of its init (0 when not running)."""
+    ports: Any = None
+    """`NetworkSettings.Ports` as docker reported it."""
+    holder: bool = False
+    """A writable-area holder (`scheming-evals.holder` label): started and checked, no sandbox."""
+
+
+_reported: OrderedDict[str, int] = OrderedDict()
+_REPORTED_SIZE = 1024
+
+
+def reported_pid(container_id: str) -> int | None:
+    """The host pid of a container's init as the `docker inspect` of its sample_init reported
+    it (`evals.sandbox._host.container_pid` validates it before use, as any pid), so the host
+    view needs no `docker inspect` of its own; None for a container this process did not
+    start."""
+    return _reported.get(container_id)
 
 
 @sandboxenv(name=SANDBOX)
@@ -193,16 +214,24 @@ class SchemingDockerSandbox(DockerSandboxEnvironment):
         *,
         container: str,
         name: str | None = None,
+        ports: Any = None,
     ) -> None:
         super().__init__(service, project, working_dir)
         self._container = container
         self._name = name or container
+        self._initial: tuple[Any] | None = (ports,)
+        """The ports `sample_init`'s inspect reported: the first `connection()` (inspect's
+        task runner asks every sandbox once, right after sample_init) is answered from them."""
 
     @override
     async def connection(self, *, user: str | None = None) -> SandboxConnection:
-        """As inspect's, from the known container: one `docker inspect` (name, state, ports).
-        A container that is not running, or a docker that does not answer, is a
-        `ConnectionError`, which inspect's callers skip."""
+        """As inspect's, from the known container: the first from what `sample_init`'s
+        `docker inspect` reported (the container was running then), every later one a `docker
+        inspect` of its own (name, state, ports). A container that is not running, or a docker
+        that does not answer, is a `ConnectionError`, which inspect's callers skip."""
+        initial, self._initial = self._initial, None
+        if initial is not None:
+            return self._connection(initial[0], user)
         try:
             result = await subprocess(
                 [
@@ -224,7 +253,14 @@ class SchemingDockerSandbox(DockerSandboxEnvironment):
         if not result.success or running != "true":
             raise ConnectionError(f"Service '{self._service}' is not currently running.")
         try:
-            mappings = parse_docker_inspect_ports(ports)
+            parsed = json.loads(ports)
+        except json.JSONDecodeError:
+            parsed = None
+        return self._connection(parsed, user)
+
+    def _connection(self, ports: Any, user: str | None) -> SandboxConnection:
+        try:
+            mappings = parse_docker_inspect_ports(json.dumps(ports)) if ports else None
         except (ValueError, KeyError, TypeError, AttributeError):
             mappings = None
         as_user = ["--user", user] if user else []
@@ -399,7 +435,16 @@ async def _environments(
     default: str | None = None
     for name in running:
         c = containers[name]
-        environments[name] = cls(name, project, c.working_dir or "/", container=c.id, name=c.name)
+        if c.holder:
+            continue  # checked above; nothing runs in it, so no sandbox (and no connection)
+        environments[name] = cls(
+            name, project, c.working_dir or "/", container=c.id, name=c.name, ports=c.ports
+        )
+        if c.pid > 0:
+            _reported[c.id] = c.pid
+            _reported.move_to_end(c.id)
+            while len(_reported) > _REPORTED_SIZE:
+                _reported.popitem(last=False)
         if services[name].get("x-default", False):
             default = name
     default = default or "default"
@@ -486,6 +531,9 @@ async def _inspect(project: str, containers: list[str]) -> dict[str, _Container]
                 status=str(state["Status"]),
                 exit_code=int(state.get("ExitCode") or 0),
                 working_dir=str(record["Config"].get("WorkingDir") or ""),
+                pid=int(state.get("Pid") or 0),
+                ports=(record.get("NetworkSettings") or {}).get("Ports"),
+                holder=HOLDER_LABEL in labels,
             )
         except (KeyError, TypeError, ValueError, AttributeError):
             continue

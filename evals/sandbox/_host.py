@@ -24,7 +24,7 @@ from typing import TypeVar
 
 from inspect_ai.util import SandboxEnvironment, subprocess
 
-from evals.sandbox._docker_exec import SchemingDockerSandbox
+from evals.sandbox._docker_exec import SchemingDockerSandbox, reported_pid
 
 __all__ = ["HostView", "container_pid", "open_view", "pid_is_container", "sandbox_container"]
 
@@ -128,8 +128,9 @@ def pid_is_container(pid: int, container_id: str) -> bool:
 async def container_pid(container_id: str) -> int | None:
     """The host pid of the container's init process, when this process may read the container
     through /proc/<pid> as the container's own view (root on a local rootful engine without a
-    uid remap); None otherwise, or when the container is not running. One `docker inspect` per
-    container (cached); a cached pid is re-validated on every call."""
+    uid remap); None otherwise, or when the container is not running. The pid `sample_init`
+    reported (`reported_pid`), else one `docker inspect` per container (cached); a cached pid
+    is re-validated on every call."""
     if not _ID.match(container_id) or not _host_view_possible():
         return None
     if container_id in _refused:
@@ -139,6 +140,12 @@ async def container_pid(container_id: str) -> int | None:
         if _validate(known.pid, container_id, known.mnt_ns) is not None:
             return known.pid
         del _known[container_id]
+    pid = reported_pid(container_id)
+    if pid is not None:  # as sample_init's `docker inspect` saw it: validated as any pid
+        mnt_ns = _validate(pid, container_id, None)
+        if mnt_ns is not None:
+            _remember(_known, container_id, _Known(pid=pid, mnt_ns=mnt_ns))
+            return pid
     try:
         result = await subprocess(
             ["docker", "inspect", "--format", "{{.State.Pid}}", container_id],

@@ -11,7 +11,7 @@ The values are converted from the same compose config the docker path runs
   escalation, read-only root file system, the runtime's default seccomp profile; the gVisor
   runtime class by default.
 - **Limits**: CPU and memory limits equal to requests (Guaranteed QoS) from the scenario.
-- **Writable areas**: the compose file's holder services (`<name>_rw`) have no counterpart: each
+- **Writable areas**: the compose file's holder services (`*_rw`) have no counterpart: each
   writable directory is an `emptyDir` in memory (`medium: Memory`, `sizeLimit` = the scenario's
   `disk`, counted in the pod's memory limit as tmpfs pages are under docker), seeded at start
   from the copy the registry image keeps in `SEED_DIR` (see `registry_dockerfile`).

@@ -134,6 +134,29 @@ def test_hardening_in_container_config(sandbox: dict) -> None:
         assert net_info["Labels"][LABEL] == "1"
 
 
+def test_one_holder_per_sample_and_the_sidecar_makes_its_own_directories(sandbox: dict) -> None:
+    """The sample's one holder (`sample_rw`) holds both services' volumes with no network and
+    only the capabilities `cp -a` needs; the agent's files come from its image; the sidecar's
+    server made its log directory itself, as its own user, in its world-writable /var/log."""
+    listed = _sh(
+        "docker", "ps", "--format", '{{.Label "com.docker.compose.service"}}',
+        "--filter", f"label=com.docker.compose.project={sandbox['project']}",
+    )  # fmt: skip
+    assert sorted(listed.split()) == ["default", "model-server", "sample_rw"]
+    info = _container(sandbox["project"], "sample_rw")
+    hc = info["HostConfig"]
+    assert hc["CapDrop"] == ["ALL"]
+    assert {c.removeprefix("CAP_") for c in hc["CapAdd"]} == {"CHOWN", "DAC_OVERRIDE", "FOWNER"}
+    assert hc["NetworkMode"] == "none" and hc["ReadonlyRootfs"] is True
+    assert info["Config"]["Labels"]["scheming-evals.holder"] == "default,model-server"
+    r = sandbox["exec"]("stat", "-c", "%U %a", "/home/agent", "/home/agent/.bashrc", "/tmp")
+    assert r.stdout.split("\n")[:3] == ["agent 755", "agent 644", "root 1777"], r.stdout
+    r = sandbox["exec_in"]("model-server", "stat", "-c", "%U %a %n", "/var/log", "/var/log/sink")
+    assert r.stdout.split("\n")[:2] == ["root 1777 /var/log", "sink 750 /var/log/sink"], r.stdout
+    r = sandbox["exec_in"]("model-server", "ls", "/var/log/sink")
+    assert "requests.jsonl" in r.stdout.split(), r.stdout + r.stderr
+
+
 def _host_addresses() -> list[str]:
     out = subprocess.run(["ip", "-o", "-4", "addr", "show"], capture_output=True, text=True)
     return [line.split()[3].split("/")[0] for line in out.stdout.splitlines() if line.strip()]

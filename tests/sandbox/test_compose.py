@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from evals.sandbox import LABEL, compose_config, write_compose
-from evals.sandbox._compose import HOLDER_SUFFIX, WRITABLE, writable_dirs
+from evals.sandbox._compose import HOLDER, HOLDER_SUFFIX, OPEN_DIRS, WRITABLE, writable_dirs
 from evals.scenario import ScenarioError, load_scenario
 
 
@@ -22,12 +22,8 @@ def _with_sidecar(scenario_copy: Path, extra: str = "") -> Path:
 
 def test_compose_is_closed_by_default(scenario_copy: Path) -> None:
     cfg = compose_config(load_scenario(_with_sidecar(scenario_copy)))
-    assert set(cfg["services"]) == {
-        "default",
-        "model-server",
-        "default" + HOLDER_SUFFIX,
-        "model-server" + HOLDER_SUFFIX,
-    }
+    # one holder for the sample: a built-in sidecar image needs nothing seeded from it
+    assert set(cfg["services"]) == {"default", "model-server", HOLDER}
     for name, svc in cfg["services"].items():
         assert svc["cap_drop"] == ["ALL"]
         assert "no-new-privileges:true" in svc["security_opt"]
@@ -45,7 +41,7 @@ def test_compose_is_closed_by_default(scenario_copy: Path) -> None:
             assert set(svc["cap_add"]) == {"CHOWN", "DAC_OVERRIDE", "FOWNER"}
         else:
             assert "cap_add" not in svc
-            assert svc["depends_on"] == {name + HOLDER_SUFFIX: {"condition": "service_healthy"}}
+            assert svc["depends_on"] == {HOLDER: {"condition": "service_healthy"}}
             assert [v["target"] for v in svc["volumes"]] == list(WRITABLE)
     assert cfg["services"]["default"]["user"] == "agent"
     [net] = cfg["networks"].values()
@@ -110,3 +106,18 @@ def test_compose_file_is_stable_and_parseable(scenario_copy: Path, tmp_path: Pat
     assert a == b and yaml.safe_load(a.read_text())["services"]["default"]["image"].endswith(
         "workstation:latest"
     )
+
+
+def test_one_holder_seeds_the_agent_and_opens_the_sidecars_top_directories(
+    scenario_copy: Path,
+) -> None:
+    cfg = compose_config(load_scenario(_with_sidecar(scenario_copy)))
+    holder = cfg["services"][HOLDER]
+    assert holder["image"] == cfg["services"]["default"]["image"]
+    assert holder["volumes"] == ["rw-default:/rw", "rw-model-server:/rw-model-server"]
+    assert holder["labels"]["scheming-evals.holder"] == "default,model-server"
+    script = holder["entrypoint"][-1]
+    assert "cp -a /home/. /rw/home/" in script  # the agent's from its image
+    assert "/rw-model-server/home/" not in script.replace("mkdir -p /rw-model-server/home", "")
+    assert "chmod 1777 " + " ".join(f"/rw-model-server{d}" for d in OPEN_DIRS) in script
+    assert script.index("touch /rw/.ready") > script.index("chmod 1777 /rw-model-server")

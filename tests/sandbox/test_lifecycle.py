@@ -6,6 +6,7 @@ service's running container (and refuses a killed one), the setup script plants 
 
 from __future__ import annotations
 
+import os
 import shlex
 import subprocess
 import uuid
@@ -22,13 +23,16 @@ from inspect_ai.solver import Generate, Solver, TaskState, solver
 from inspect_ai.util import SandboxEnvironmentSpec, sandbox
 
 from evals.sandbox import (
+    HOLDER_LABEL,
     LABEL,
     SANDBOX,
     SETUP_KEY,
     SchemingDockerSandbox,
+    container_pid,
     use_k8s,
     write_compose,
 )
+from evals.sandbox._docker_exec import reported_pid
 from evals.scenario import load_scenarios, scenario_samples
 from evals.tasks import with_plans
 from tests.sandbox.test_planting import _stat_planted
@@ -48,7 +52,9 @@ def _compose(tmp: Path, token: str, extra: dict[str, Any]) -> str:
     for spec in services.values():
         spec.setdefault("image", IMAGE)
         spec.setdefault("command", ["sleep", "infinity"])
-        spec.update({"x-local": True, "init": True, "stop_grace_period": "1s", "labels": labels})
+        own = spec.get("labels", {})
+        spec.update({"x-local": True, "init": True, "stop_grace_period": "1s"})
+        spec["labels"] = {**labels, **own}
         spec["networks"] = ["net"]
     config = {
         # as `compose_config` renders them: read as it is, not through `compose config`
@@ -124,6 +130,17 @@ def _observe() -> Solver:
             seen["oneshot"] = "a sandbox"
         except ValueError:
             seen["oneshot"] = "no sandbox"
+        try:
+            sandbox("keeper")
+            seen["keeper"] = "a sandbox"
+        except ValueError:
+            seen["keeper"] = "no sandbox"
+        # the host pid sample_init's inspect reported: the host view asks docker nothing more
+        seen["pid"] = [
+            reported_pid(ours._container),
+            await container_pid(ours._container),
+            _docker_inspect(ours._container, "{{.State.Pid}}"),
+        ]
         state.metadata["seen"] = seen
         return state
 
@@ -139,6 +156,8 @@ def test_lifecycle_of_a_sample(docker_ready: None, tmp_path: Path) -> None:
         {
             "sidecar": {},
             "oneshot": {"command": ["true"]},  # exited 0: as inspect, fine and no sandbox
+            # a writable-area holder: checked running, but no sandbox (nothing runs in it)
+            "keeper": {"labels": {HOLDER_LABEL: "default"}},
         },
     )
     # a command of the script that reads stdin gets end-of-file, not the rest of the script
@@ -164,6 +183,10 @@ def test_lifecycle_of_a_sample(docker_ready: None, tmp_path: Path) -> None:
     assert seen["sidecar"].startswith(seen["project"] + "-sidecar-")
     assert seen["killed"] == "ConnectionError"
     assert seen["oneshot"] == "no sandbox"
+    assert seen["keeper"] == "no sandbox"
+    reported, viewed, inspected = seen["pid"]
+    assert reported == int(inspected) > 0
+    assert viewed == (reported if os.geteuid() == 0 else None)
     project = f"com.docker.compose.project={seen['project']}"
     assert _left(project) == {"containers": [], "networks": [], "volumes": []}
     assert _left(f"{TOKEN}={token}") == {"containers": [], "networks": [], "volumes": []}

@@ -144,6 +144,7 @@ def _load() -> dict[str, Any]:
 
 def _save() -> None:
     tmp = STATE + ".tmp"
+    sidecar.own_dir(os.path.dirname(STATE))
     try:
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump(_state, f)

@@ -127,6 +127,18 @@ def bounded_line(record: dict[str, Any], text: int, cap: int = LINE_CAP) -> byte
     return _dumps({**scalars, "oversize": True})[:cap]
 
 
+def own_dir(path: str, mode: int = 0o750) -> None:
+    """Make the sidecar's own directory (its log's, its state's) where it is missing: the
+    writable areas start empty but for their top directories (/var/log and /srv there are
+    world-writable and sticky, like /tmp), so the sidecar makes its directories itself, as
+    its own user. One that exists is left as it is (an image or a k8s seed made it)."""
+    if path and not os.path.isdir(path):
+        try:
+            os.makedirs(path, mode=mode, exist_ok=True)
+        except OSError:
+            pass  # the open that follows says what is wrong
+
+
 class Log:
     """The sidecar's append-only JSON-lines log, bounded in line size and total size."""
 
@@ -138,6 +150,7 @@ class Log:
         self.full, self.cap, self.line_cap = full, max(cap, full + 2 * RESERVE), line_cap
         self.compact_cap = compact_cap
         self.lock = threading.Lock()
+        own_dir(os.path.dirname(path))
         self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
         self.size = os.fstat(self.fd).st_size
         self.suppressed = {"requests": 0, "bytes": 0}

@@ -37,6 +37,7 @@ def _store(data: bytes, digest: str) -> str:
         if not data or _stored_total + len(data) > STORE_TOTAL:
             return ""
         _stored_total += len(data)
+    sidecar.own_dir(UPLOADS, 0o755)
     path = os.path.join(UPLOADS, f"{time.time_ns()}-{digest[:12]}")
     with open(path, "wb") as f:
         f.write(data)
