@@ -54,6 +54,7 @@ def reference_log(docker_ready: None, tmp_path_factory: pytest.TempPathFactory) 
         max_samples=10,
         max_subprocesses=16,
         fail_on_error=False,
+        log_realtime=False,  # no live sample buffer: nobody watches this run in `inspect view`
     )
     return log
 
