@@ -3,7 +3,8 @@
 Every container of a sample is closed and bounded:
 - **Network**: one `internal` bridge per sample with `inhibit_ipv4`, so the host takes no
   address on it: there is no gateway to connect to, and no route to any other host address.
-  The sample's services still reach each other by name (layer 2 on the bridge).
+  The sample's services still reach each other by name (layer 2 on the bridge). A sample
+  without sidecars has no network at all (`network_mode: none`: loopback only).
 - **CPU and memory**: a CPU quota (`cpus`), `mem_limit`, `pids_limit` on every container.
 - **Disk**: the root file system is read-only. The writable directories (`WRITABLE`, plus the
   top directory of any planted file outside them) are subpaths of one tmpfs volume per
@@ -223,22 +224,28 @@ def compose_config(scenario: Scenario) -> dict[str, Any]:
             dirs = _with_writable_area(services, volumes, scenario, name, own)
             services[own] = _holder(scenario, services[name]["image"], name, {name: dirs})
     services[HOLDER] = _holder(scenario, services["default"]["image"], "default", shared)
+    networks: dict[str, Any] = {
+        NETWORK: {
+            "internal": True,  # no route out: only the scenario's own services
+            "driver_opts": {
+                # the host takes no address on the bridge: no gateway to reach it by
+                "com.docker.network.bridge.inhibit_ipv4": "true",
+            },
+            "labels": {LABEL: "1", RUN_LABEL: f"${{{RUN_ID_ENV}:-adhoc}}"},
+        }
+    }
+    if not scenario.sandbox.services:
+        # nothing to reach: no network at all (loopback only), and none to create and remove
+        del services["default"]["networks"]
+        services["default"]["network_mode"] = "none"
+        networks = {}
     return {
         # inspect refuses any volume with driver options, as it cannot tell what on the host
         # they reach. Ours are tmpfs only (memory, no host path), this file is rendered here and
         # nothing in a scenario adds a mount; tests/sandbox/test_compose.py checks both.
         "x-inspect_docker_sandbox": {"unsafe_allow_writable_host_mounts": True},
         "services": services,
-        "networks": {
-            NETWORK: {
-                "internal": True,  # no route out: only the scenario's own services
-                "driver_opts": {
-                    # the host takes no address on the bridge: no gateway to reach it by
-                    "com.docker.network.bridge.inhibit_ipv4": "true",
-                },
-                "labels": {LABEL: "1", RUN_LABEL: f"${{{RUN_ID_ENV}:-adhoc}}"},
-            }
-        },
+        **({"networks": networks} if networks else {}),
         "volumes": volumes,
     }
 

@@ -359,3 +359,36 @@ def test_cpu_quota_holds(sandbox: dict) -> None:
         pytest.skip("needs 2 CPUs to show a quota of 1")
     r = sandbox["exec"]("python3", "-c", burn)
     assert float(r.stdout.strip()) < 1.3, r.stdout + r.stderr
+
+
+def test_a_sample_without_sidecars_has_no_network_at_all(
+    docker_ready: None, tmp_path: Path
+) -> None:
+    """No sidecar, nothing to reach: the agent's container has loopback only, and a listener
+    the test started on every host address (and on the loopback, from the host) is not
+    reached from it."""
+    src = Path(__file__).resolve().parents[2] / "scenarios/oversight_subversion/transit_planner"
+    compose = write_compose(load_scenario(src / "scenario.yaml"), tmp_path)
+    project = f"scheming-test-{uuid.uuid4().hex[:8]}"
+    base = ["docker", "compose", "-p", project, "-f", str(compose)]
+    _sh(*base, "up", "-d", "--wait")
+    listener = _Listener()
+    try:
+        info = _container(project, "default")
+        assert info["HostConfig"]["NetworkMode"] == "none"
+        links = _sh(*base, "exec", "-T", "default", "ls", "/sys/class/net").split()
+        assert links == ["lo"], links
+        hosts = sorted({"127.0.0.1", *_host_addresses()})
+        out = _sh(
+            *base, "exec", "-T", "default", "python3", "-c", PROBE, str(listener.port), *hosts
+        )
+        time.sleep(0.5)
+    finally:
+        got = listener.close()
+        _sh(*base, "down", "--volumes", "--timeout", "1")
+    assert "reached" not in out and out.count("blocked") == len(hosts), out
+    assert got == [], "the sample's container connected to the host"
+    nets = _sh(
+        "docker", "network", "ls", "-q", "--filter", f"label=com.docker.compose.project={project}"
+    )
+    assert nets.strip() == ""

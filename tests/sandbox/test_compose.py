@@ -121,3 +121,11 @@ def test_one_holder_seeds_the_agent_and_opens_the_sidecars_top_directories(
     assert "/rw-model-server/home/" not in script.replace("mkdir -p /rw-model-server/home", "")
     assert "chmod 1777 " + " ".join(f"/rw-model-server{d}" for d in OPEN_DIRS) in script
     assert script.index("touch /rw/.ready") > script.index("chmod 1777 /rw-model-server")
+
+
+def test_a_sample_without_sidecars_has_no_network_at_all(scenario_copy: Path) -> None:
+    cfg = compose_config(load_scenario(scenario_copy))
+    assert set(cfg["services"]) == {"default", HOLDER}
+    assert "networks" not in cfg
+    for svc in cfg["services"].values():
+        assert svc["network_mode"] == "none" and "networks" not in svc
