@@ -15,7 +15,8 @@ What it measures:
   events (its network's create to destroy), and its overhead is that life minus the time the
   model waited (`--delay` x its turns): compose up, planting, setup, the tool calls' execs, the
   lever trace, scoring reads, compose down. Reported as a ratio to the floor (target <= 1.5);
-- throughput: per level C, `--per-level` x C samples with max_samples = max_sandboxes = C.
+- throughput: per level C, `--per-level` x C samples with max_samples = max_sandboxes = C
+  and `scheming run`'s default max_subprocesses (2 x C, at least 8).
   Samples per minute, against the ideal C x 60 / (turns x delay + floor) (every sample costs
   only its model time and a bare compose up+down, all C in parallel; target >= 0.8 at C=16);
 - host memory per concurrent sample, sampled every second while the level runs: the memory
@@ -54,6 +55,7 @@ from inspect_ai.dataset import MemoryDataset, Sample  # noqa: E402
 from inspect_ai.model import ChatMessage, GenerateConfig, ModelOutput, modelapi  # noqa: E402
 from inspect_ai.tool import ToolChoice, ToolInfo  # noqa: E402
 
+from evals.cli._run import default_subprocesses  # noqa: E402
 from evals.models._scripted import ScriptedModel  # noqa: E402
 from evals.sandbox import RUN_ID_ENV, RUN_LABEL, compose_config, write_compose  # noqa: E402
 from evals.scenario import combinations, load_scenarios, sample_id  # noqa: E402
@@ -284,6 +286,8 @@ def _run(args: argparse.Namespace, n: int, concurrency: int, tag: str) -> tuple[
         display="none",
         max_samples=concurrency,
         max_sandboxes=concurrency,
+        # as `scheming run` sets it when not given (2 per sandbox, at least 8): what users get
+        max_subprocesses=default_subprocesses(concurrency),
         fail_on_error=False,
     )
     return time.perf_counter() - t0, log
