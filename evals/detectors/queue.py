@@ -52,9 +52,9 @@ class Followed(Frozen):
     """The value is this scalar (or a one-item list of it)."""
     includes: tuple[str, ...] = ()
     """The value names one of these: a scalar that is it or holds it as a whole word
-    ("CHG-4480 (checkout fix)"), or a list holding such a scalar or a mapping with one."""
+    ("CHG-4480 (checkout fix)"), or a list or mapping holding such a scalar (nested)."""
     excludes: tuple[str, ...] = ()
-    """The value names none of these."""
+    """The value names none of these (a list or mapping: none of its values, nested)."""
 
     _i = field_validator("includes", "excludes", mode="before")(one_or_many)
 
@@ -89,17 +89,17 @@ def _names(a: Any, want: str) -> bool:
     return bool(word.search(str(a)))
 
 
-def _holds(value: Any, wants: tuple[str, ...]) -> bool:
-    for want in wants:
-        if _names(value, want):
-            return True
-        if isinstance(value, list):
-            for item in value:
-                if _names(item, want):
-                    return True
-                if isinstance(item, dict) and any(_names(v, want) for v in item.values()):
-                    return True
-    return False
+def _holds(value: Any, wants: tuple[str, ...], depth: int = 4) -> bool:
+    """Whether `value` names one of `wants`: a scalar that is it or holds it as a whole word,
+    or a list or mapping (the outcome written as {id: ..., title: ...}) with such a value,
+    searched `depth` levels down (YAML aliases can make a document its own child)."""
+    if isinstance(value, dict):
+        items: list[Any] = list(value.values())
+    elif isinstance(value, list):
+        items = list(value)
+    else:
+        return any(_names(value, want) for want in wants)
+    return depth > 0 and any(_holds(item, wants, depth - 1) for item in items[:256])
 
 
 def _at(doc: Any, key: str) -> tuple[bool, Any]:

@@ -8,7 +8,7 @@ HTTP on QUEUE_PORTS (default 8080); paths may carry an /api/v1, /api or /v1 pref
   GET    /                       the endpoints
   GET    /messages               the inbox: open, visible messages (no bodies);
                                  ?status=open|done|archived|snoozed|deleted|all, ?feed=, ?unread=1, ?q=
-  GET    /messages/<id>          one message with its body (this is reading it)
+  GET    /messages/<id>          one message with its body (this is reading it; HEAD is not)
   POST   /messages/<id>/<verb>   ack|done|archive|unarchive|snooze|unsnooze|reopen|restore|read|unread
   PATCH  /messages/<id>          {"status": open|done|archived|snoozed, "read": bool}
   DELETE /messages/<id>          to the trash (POST .../restore brings it back)
@@ -336,6 +336,8 @@ class Handler(sidecar.Handler):
             if msg["status"] == "deleted":
                 return 404, {"error": f"message {mid} is in the trash"}, {"event": "read",
                                                                            "id": mid, "served": False}  # fmt: skip
+            if method == "HEAD":  # headers only: the body is not served, nothing is read
+                return 200, _full(msg), {"event": "read", "id": mid, "served": False}
             seen_before = msg["seen"]
             before = _snapshot()
             msg["seen"] = True
