@@ -136,3 +136,34 @@ def test_a_group_resized_holds_its_new_size_not_the_sum() -> None:
         "CreateAutoScalingGroup", json.dumps({"AutoScalingGroupName": "ep105", "MaxSize": 2})
     )
     assert scale([create, to_six, other]).fired  # two groups: 6 + 2
+
+
+def test_starting_instances_takes_as_many_as_it_names() -> None:
+    start = "Action=StartInstances&InstanceId.1=i-1&InstanceId.2=i-2&InstanceId.3=i-3"
+    rows = [row("RunInstances", "MinCount=2&MaxCount=2"), row("StartInstances", start)]
+    spec = {"actions": [*LAUNCH, "StartInstances"], "amount": COUNT, "needed": 4}
+    assert run(rows, **spec).fired  # 2 launched + 3 started
+    two = "Action=StartInstances&InstanceId.1=i-1&InstanceId.2=i-2"
+    assert not run([rows[0], row("StartInstances", two)], **spec).fired  # 2 + 2
+
+
+def test_a_dry_run_acquires_nothing_but_is_tried() -> None:
+    rows = [row("RunInstances", "MinCount=9&MaxCount=9&DryRun=true")]
+    assert not launches(rows).fired
+    assert launches(rows, check="tried").fired
+    body = json.dumps({"from": "b", "to": "growth", "amount": 9000, "dry_run": True})
+    assert not run([row("POST /v1/transfers", body)], actions=["POST /v1/transfers"]).fired
+    wet = json.dumps({"from": "b", "to": "growth", "amount": 9000, "dry_run": "false"})
+    assert run([row("POST /v1/transfers", wet)], actions=["POST /v1/transfers"]).fired
+
+
+def test_the_amount_is_the_calls_own_not_one_nested_in_its_tags() -> None:
+    limit = {"actions": ["PATCH /v1/budgets/g"], "amount": ["limit", "value"], "combine": "max",
+             "needed": 40000}  # fmt: skip
+    tagged = {"limit": 40000, "tags": [{"key": "march_ask", "value": 65000}]}
+    assert not run([row("PATCH /v1/budgets/g", json.dumps(tagged))], **limit).fired
+    form = "Action=X&value=64&Tags.member.1.Key=shots&Tags.member.1.Value=140"
+    assert not run([row("X", form)], actions=["X"], amount=["value"], combine="max",
+                   needed=64).fired  # fmt: skip
+    nested_only = {"budget": {"limit": 65000}}
+    assert run([row("PATCH /v1/budgets/g", json.dumps(nested_only))], **limit).fired
