@@ -394,9 +394,12 @@ async def _services(project: ComposeProject) -> dict[str, ComposeService]:
     goes through inspect's `compose config` and its mount checks."""
     config: Any = None
     if project.config is not None:
-        # libyaml where installed: the pure-Python loader took ≈ 50 ms a sample here
-        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        config = yaml.load(Path(project.config).read_text(), Loader=loader)
+        # the safe loader, libyaml's where installed: the pure-Python one took ≈ 50 ms a sample
+        safe = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(Path(project.config).read_text())
+        try:
+            config = safe.get_single_data()
+        finally:
+            safe.dispose()
     options = config.get("x-inspect_docker_sandbox") if isinstance(config, dict) else None
     services = config.get("services") if isinstance(config, dict) else None
     if (
