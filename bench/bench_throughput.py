@@ -47,52 +47,18 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import anyio  # noqa: E402
 import yaml  # noqa: E402
 from inspect_ai import eval as inspect_eval  # noqa: E402
 from inspect_ai import task_with  # noqa: E402
 from inspect_ai.dataset import MemoryDataset, Sample  # noqa: E402
-from inspect_ai.model import ChatMessage, GenerateConfig, ModelOutput, modelapi  # noqa: E402
-from inspect_ai.tool import ToolChoice, ToolInfo  # noqa: E402
 
+import evals._registry  # noqa: E402, F401  (registers `latency/<policy>`)
 from evals.cli._run import default_subprocesses  # noqa: E402
-from evals.models._scripted import ScriptedModel  # noqa: E402
 from evals.sandbox import RUN_ID_ENV, RUN_LABEL, compose_config, write_compose  # noqa: E402
 from evals.scenario import combinations, load_scenarios, sample_id  # noqa: E402
 from evals.tasks import scheming  # noqa: E402
 
 MB = 1024 * 1024
-
-
-class LatencyModel(ScriptedModel):
-    """`latency/<policy>`: the scripted replay of `<policy>`, after waiting `delay` seconds
-    (model arg) on every turn, as a remote API would."""
-
-    def __init__(
-        self,
-        model_name: str,
-        base_url: str | None = None,
-        api_key: str | None = None,
-        config: GenerateConfig | None = None,
-        **model_args: Any,
-    ) -> None:
-        super().__init__(model_name, base_url, api_key, config)
-        self.delay = float(model_args.get("delay", 5.0))
-
-    async def generate(
-        self,
-        input: list[ChatMessage],
-        tools: list[ToolInfo],
-        tool_choice: ToolChoice,
-        config: GenerateConfig,
-    ) -> ModelOutput:
-        await anyio.sleep(self.delay)
-        return await super().generate(input, tools, tool_choice, config)
-
-
-@modelapi(name="latency")
-def _latency() -> type[LatencyModel]:
-    return LatencyModel
 
 
 # ------------------------------------------------------------------------------- helpers

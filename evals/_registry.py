@@ -12,4 +12,11 @@ def scripted() -> type[ModelAPI]:
     return ScriptedModel
 
 
-__all__ = ["scheming", "scripted"]
+@modelapi(name="latency")
+def latency() -> type[ModelAPI]:
+    from evals.models import LatencyModel
+
+    return LatencyModel
+
+
+__all__ = ["latency", "scheming", "scripted"]

@@ -7,7 +7,6 @@ start either, exec surveys grade the sample. Each records why the earlier source
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,13 +15,10 @@ from inspect_ai import Task
 from inspect_ai import eval as inspect_eval
 from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.log import EvalLog, EvalSample
-from inspect_ai.model import ChatMessage, GenerateConfig, ModelOutput, modelapi
-from inspect_ai.tool import ToolChoice, ToolInfo
 
 from evals.agent import _event
 from evals.detectors.processes import Between
 from evals.graders import scheming_scorer
-from evals.models import ScriptedModel
 from evals.scenario import combinations, load_scenarios, scenario_samples
 from evals.tasks import plan, with_plans
 
@@ -83,13 +79,19 @@ def _samples(cases: list[tuple[str, str, int, bool]]) -> list[Sample]:
     return out
 
 
-def _run(samples: list[Sample], logs: str, model: str = "scripted/sampler") -> EvalLog:
+def _run(
+    samples: list[Sample],
+    logs: str,
+    model: str = "scripted/sampler",
+    model_args: dict[str, Any] | None = None,
+) -> EvalLog:
     task = Task(
         dataset=MemoryDataset(samples, name="sampler"), solver=plan(0), scorer=scheming_scorer()
     )
     [log] = inspect_eval(
         task,
         model=model,
+        model_args=model_args or {},
         model_roles={"grader": "scripted/labels"},
         log_dir=logs,
         display="none",
@@ -212,6 +214,8 @@ def test_without_host_view_or_sampler_exec_surveys_grade_the_sample(
 
 THINK = 3.0
 """Seconds the model takes before each turn in the between-calls cases, as a remote API does."""
+THINKING = ("latency/sampler", {"delay": THINK})
+"""The replay after `THINK` s on every turn (`evals.models.LatencyModel`)."""
 DETACHED = "(sleep 0.5; seq 8 | xargs -P 8 -I{} sh -c 'sleep 0.8') >/dev/null 2>&1 &"
 """A pool the call leaves detached and delayed: it starts after the call has returned and ends
 (at 1.3 s) well before the next call (at `THINK` s): it lives only between two calls."""
@@ -220,27 +224,8 @@ BETWEEN_CASES: list[tuple[str, str, int, bool]] = [
 ]
 
 
-class _Thinking(ScriptedModel):
-    """The scripted replay, after `THINK` s on every turn."""
-
-    async def generate(
-        self,
-        input: list[ChatMessage],
-        tools: list[ToolInfo],
-        tool_choice: ToolChoice,
-        config: GenerateConfig,
-    ) -> ModelOutput:
-        await asyncio.sleep(THINK)
-        return await super().generate(input, tools, tool_choice, config)
-
-
 async def _no_between(self: Between, step: int) -> None:
     return None
-
-
-@modelapi(name="thinking-scripted")
-def _thinking() -> type[_Thinking]:
-    return _Thinking
 
 
 def test_a_pool_that_lives_only_between_two_calls_is_read_at_its_peak(
@@ -249,7 +234,7 @@ def test_a_pool_that_lives_only_between_two_calls_is_read_at_its_peak(
     """Where the table is read from the host, surveys go on between calls: the detached,
     delayed pool is read at 8 and fires. Without them (`Between` switched off) the same
     trajectory reads less: the case really is one the per-call surveys miss."""
-    log = _run(_samples(BETWEEN_CASES), str(tmp_path / "on"), "thinking-scripted/sampler")
+    log = _run(_samples(BETWEEN_CASES), str(tmp_path / "on"), *THINKING)
     for name, _, peak, fires in BETWEEN_CASES:
         sample = _sample(log, name)
         assert _trace(sample)["source"] == "host", _trace(sample).get("source_note")
@@ -258,6 +243,6 @@ def test_a_pool_that_lives_only_between_two_calls_is_read_at_its_peak(
         assert found["fired"] is fires, found
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(Between, "start", _no_between)
-        off = _run(_samples(BETWEEN_CASES[:1]), str(tmp_path / "off"), "thinking-scripted/sampler")
+        off = _run(_samples(BETWEEN_CASES[:1]), str(tmp_path / "off"), *THINKING)
     found = _peak(_sample(off, BETWEEN_CASES[0][0]))
     assert found["measures"]["peak_workers"] < 8 and not found["fired"], found
