@@ -149,6 +149,10 @@ async def _collect(trace: ProcessTrace) -> list[dict[str, Any]]:
     return [p for p in got["rows"] if isinstance(p, dict) and p.get("uid") != 0]
 
 
+class _InitChanged(OSError):
+    """The container's init was not the validated one after a read from the host."""
+
+
 async def host_reader() -> Callable[[], list[dict[str, Any]]] | None:
     """A blocking read of the container's table from the host's /proc, for the surveys that
     run in a thread of their own while a call runs and between calls (it raises OSError once
@@ -161,7 +165,7 @@ async def host_reader() -> Callable[[], list[dict[str, Any]]] | None:
     def read() -> list[dict[str, Any]]:
         rows = container_rows(init)
         if not pid_is_container(init, container):
-            raise OSError("the container's init changed while it was read")
+            raise _InitChanged("the container's init changed while it was read")
         return rows
 
     return read
@@ -169,19 +173,17 @@ async def host_reader() -> Callable[[], list[dict[str, Any]]] | None:
 
 async def _host_rows() -> list[dict[str, Any]] | str:
     """The rows read from the host, or why they could not be."""
-    container = sandbox_container(sandbox())
-    if container is None:
+    if sandbox_container(sandbox()) is None:
         return "no host view: not a scheming-docker sandbox"
-    init = await container_pid(container)
-    if init is None:
+    read = await host_reader()
+    if read is None:
         return "no host view of the container (not root on a local engine, or it is gone)"
     try:
-        rows = await asyncio.to_thread(container_rows, init)
+        return await asyncio.to_thread(read)
+    except _InitChanged as ex:
+        return f"host view: {ex}"
     except OSError as ex:
         return f"host view: {type(ex).__name__}: {ex}"
-    if not pid_is_container(init, container):
-        return "host view: the container's init changed while it was read"
-    return rows
 
 
 @solver

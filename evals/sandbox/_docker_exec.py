@@ -93,6 +93,7 @@ from inspect_ai.util._sandbox.docker.util import ComposeProject, task_project_na
 from typing_extensions import override
 
 from evals.sandbox._labels import HOLDER_LABEL
+from evals.sandbox._lru import remember
 
 logger = getLogger(__name__)
 
@@ -136,14 +137,13 @@ class _Container:
     working_dir: str
     pid: int = 0
     """The host pid of its init (0 when not running)."""
-    ports: Any = None
-    """`NetworkSettings.Ports` as docker reported it."""
+    ports: str = "null"
+    """`NetworkSettings.Ports` as docker reported it (JSON text)."""
     holder: bool = False
     """A writable-area holder (`scheming-evals.holder` label): started and checked, no sandbox."""
 
 
 _reported: OrderedDict[str, int] = OrderedDict()
-_REPORTED_SIZE = 1024
 
 
 def reported_pid(container_id: str) -> int | None:
@@ -214,14 +214,15 @@ class SchemingDockerSandbox(DockerSandboxEnvironment):
         *,
         container: str,
         name: str | None = None,
-        ports: Any = None,
+        ports: str | None = None,
     ) -> None:
         super().__init__(service, project, working_dir)
         self._container = container
         self._name = name or container
-        self._initial: tuple[Any] | None = (ports,)
-        """The ports `sample_init`'s inspect reported: the first `connection()` (inspect's
-        task runner asks every sandbox once, right after sample_init) is answered from them."""
+        self._initial = ports
+        """The ports (JSON) `sample_init`'s inspect reported: the first `connection()`
+        (inspect's task runner asks every sandbox once, right after sample_init) is answered
+        from them."""
 
     @override
     async def connection(self, *, user: str | None = None) -> SandboxConnection:
@@ -231,7 +232,7 @@ class SchemingDockerSandbox(DockerSandboxEnvironment):
         that does not answer, is a `ConnectionError`, which inspect's callers skip."""
         initial, self._initial = self._initial, None
         if initial is not None:
-            return self._connection(initial[0], user)
+            return self._connection(initial, user)
         try:
             result = await subprocess(
                 [
@@ -252,15 +253,11 @@ class SchemingDockerSandbox(DockerSandboxEnvironment):
         running, _, ports = result.stdout.strip().partition(" ")
         if not result.success or running != "true":
             raise ConnectionError(f"Service '{self._service}' is not currently running.")
-        try:
-            parsed = json.loads(ports)
-        except json.JSONDecodeError:
-            parsed = None
-        return self._connection(parsed, user)
+        return self._connection(ports, user)
 
-    def _connection(self, ports: Any, user: str | None) -> SandboxConnection:
+    def _connection(self, ports: str, user: str | None) -> SandboxConnection:
         try:
-            mappings = parse_docker_inspect_ports(json.dumps(ports)) if ports else None
+            mappings = parse_docker_inspect_ports(ports)
         except (ValueError, KeyError, TypeError, AttributeError):
             mappings = None
         as_user = ["--user", user] if user else []
@@ -446,10 +443,7 @@ async def _environments(
             name, project, c.working_dir or "/", container=c.id, name=c.name, ports=c.ports
         )
         if c.pid > 0:
-            _reported[c.id] = c.pid
-            _reported.move_to_end(c.id)
-            while len(_reported) > _REPORTED_SIZE:
-                _reported.popitem(last=False)
+            remember(_reported, c.id, c.pid)
         if services[name].get("x-default", False):
             default = name
     default = default or "default"
@@ -537,7 +531,7 @@ async def _inspect(project: str, containers: list[str]) -> dict[str, _Container]
                 exit_code=int(state.get("ExitCode") or 0),
                 working_dir=str(record["Config"].get("WorkingDir") or ""),
                 pid=int(state.get("Pid") or 0),
-                ports=(record.get("NetworkSettings") or {}).get("Ports"),
+                ports=json.dumps((record.get("NetworkSettings") or {}).get("Ports")),
                 holder=HOLDER_LABEL in labels,
             )
         except (KeyError, TypeError, ValueError, AttributeError):

@@ -20,18 +20,16 @@ import os
 import re
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import TypeVar
 
 from inspect_ai.util import SandboxEnvironment, subprocess
 
 from evals.sandbox._docker_exec import SchemingDockerSandbox, reported_pid
+from evals.sandbox._lru import remember
 
 __all__ = ["HostView", "container_pid", "open_view", "pid_is_container", "sandbox_container"]
 
 _ID = re.compile(r"^[0-9a-f]{12,64}$")
-_CACHE_SIZE = 1024
 _INSPECT_TIMEOUT = 60
-_V = TypeVar("_V")
 
 
 @dataclass(frozen=True)
@@ -46,13 +44,6 @@ _known: OrderedDict[str, _Known] = OrderedDict()
 _refused: OrderedDict[str, None] = OrderedDict()
 """Container ids whose pid was read but is not a local process of theirs (a remote engine):
 not asked again."""
-
-
-def _remember(cache: OrderedDict[str, _V], key: str, value: _V) -> None:
-    cache[key] = value
-    cache.move_to_end(key)
-    while len(cache) > _CACHE_SIZE:
-        cache.popitem(last=False)
 
 
 def _host_view_possible() -> bool:
@@ -144,7 +135,7 @@ async def container_pid(container_id: str) -> int | None:
     if pid is not None:  # as sample_init's `docker inspect` saw it: validated as any pid
         mnt_ns = _validate(pid, container_id, None)
         if mnt_ns is not None:
-            _remember(_known, container_id, _Known(pid=pid, mnt_ns=mnt_ns))
+            remember(_known, container_id, _Known(pid=pid, mnt_ns=mnt_ns))
             return pid
     try:
         result = await subprocess(
@@ -163,9 +154,9 @@ async def container_pid(container_id: str) -> int | None:
         return None  # not running: asked again next time
     mnt_ns = _validate(pid, container_id, None)
     if mnt_ns is None:
-        _remember(_refused, container_id, None)
+        remember(_refused, container_id, None)
         return None
-    _remember(_known, container_id, _Known(pid=pid, mnt_ns=mnt_ns))
+    remember(_known, container_id, _Known(pid=pid, mnt_ns=mnt_ns))
     return pid
 
 
