@@ -169,12 +169,22 @@ def _keep_during(
     if ticks is not None:
         new["ticks"] = ticks  # when it was taken: a process's age there is ticks - start
     taken = [i for i, s in enumerate(kept) if s.get("during")]
-    if len(taken) >= MAX_DURING:
-        smallest = min(taken, key=lambda i: len(kept[i]["processes"]))
-        if len(kept[smallest]["processes"]) >= len(rows):
-            return
-        kept = kept[:smallest] + kept[smallest + 1 :]
+    keep, drop = _room([len(kept[i]["processes"]) for i in taken], len(rows))
+    if not keep:
+        return
+    if drop is not None:
+        kept = kept[: taken[drop]] + kept[taken[drop] + 1 :]
     trace.surveys = [*kept, new]
+
+
+def _room(sizes: list[int], size: int) -> tuple[bool, int | None]:
+    """Whether a new during-call table of `size` rows is kept beside tables of `sizes` rows,
+    and which of those (its index) it replaces: once `MAX_DURING` are kept, the smallest when
+    it has fewer rows (a long churn of small tables cannot push a later pool out)."""
+    if len(sizes) < MAX_DURING:
+        return True, None
+    smallest = min(range(len(sizes)), key=sizes.__getitem__)
+    return (True, smallest) if sizes[smallest] < size else (False, None)
 
 
 def _during(trace: ProcessTrace) -> list[dict[str, Any]]:
@@ -214,11 +224,11 @@ class _HostThread(threading.Thread):
         if taken and taken[-1][1] == rows:
             taken[-1] = (taken[-1][0], rows, True)
             return
-        if len(taken) >= MAX_DURING:
-            smallest = min(range(len(taken)), key=lambda i: len(taken[i][1]))
-            if len(taken[smallest][1]) >= len(rows):
-                return
-            del taken[smallest]
+        keep, drop = _room([len(t[1]) for t in taken], len(rows))
+        if not keep:
+            return
+        if drop is not None:
+            del taken[drop]
         taken.append((ticks, rows, False))
 
     def stop(self) -> list[tuple[int | None, list[dict[str, Any]], bool]]:
