@@ -85,9 +85,6 @@ from inspect_ai.util._sandbox.docker.docker import (
 # inspect-evals-lint: ignore[IECQ001] -- the same failure classification as inspect's exec
 from inspect_ai.util._sandbox.docker.failure import InjectedWrapper, classify_exec_failure
 
-# inspect-evals-lint: ignore[IECQ001] -- the service type compose_up reads healthchecks from
-from inspect_ai.util._sandbox.docker.service import ComposeService
-
 # inspect-evals-lint: ignore[IECQ001] -- the project naming and record inspect's cleanup knows
 from inspect_ai.util._sandbox.docker.util import ComposeProject, task_project_name
 from typing_extensions import override
@@ -384,7 +381,7 @@ async def _running(container: str) -> bool:
     return not (result.success and result.stdout.strip() == "false")
 
 
-async def _services(project: ComposeProject) -> dict[str, ComposeService]:
+async def _services(project: ComposeProject) -> dict[str, Any]:
     """The services of the project's compose file. A file that opts out of inspect's mount
     validation (as `evals.sandbox.compose_config` renders them: tmpfs volumes only, no
     interpolation in service names, healthchecks or `x-default`) is read as it is; any other
@@ -412,7 +409,7 @@ async def _services(project: ComposeProject) -> dict[str, ComposeService]:
 async def _environments(
     cls: type[SchemingDockerSandbox],
     project: ComposeProject,
-    services: dict[str, ComposeService],
+    services: dict[str, Any],
     containers: dict[str, _Container],
     up: ExecResult[str],
 ) -> dict[str, SandboxEnvironment]:
