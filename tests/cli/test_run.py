@@ -167,7 +167,7 @@ def test_sigint_leaves_nothing_behind_and_rerun_resumes(docker_ready: None, tmp_
         "--model",
         "scripted/benign",
         "--scenario",
-        SCENARIO,
+        "oversight_subversion/*",
         "--log-dir",
         str(logs),
         "--display",
@@ -208,7 +208,7 @@ def test_sigint_leaves_nothing_behind_and_rerun_resumes(docker_ready: None, tmp_
     ok = [lg for lg in done if lg.status == "success"]
     assert sorted(lg.eval.model for lg in ok) == ["scripted/benign", "scripted/schemer"]
     for lg in ok:
-        assert lg.samples is not None and len(lg.samples) == 5  # the scenario's 5 variants
+        assert lg.samples is not None and len(lg.samples) == 10  # 2 scenarios × 5 variants
         assert all(s.error is None for s in lg.samples)
     assert _labelled() == []
 
@@ -233,7 +233,7 @@ def _run_args(logs: Path, *more: str) -> list[str]:
         "--model",
         "scripted/benign",
         "--scenario",
-        SCENARIO,
+        "oversight_subversion/*",
         "--log-dir",
         str(logs),
         "--display",
@@ -287,7 +287,7 @@ def test_killed_run_is_cleaned_resumed_and_counted_once(docker_ready: None, tmp_
     assert _labelled(killed_id) == [] and _labelled(killed_id, "network") == []
     assert _labelled(env["SCHEMING_RUN_ID"]) == []
     rows = json.loads(summary.read_text())
-    assert sum(row["n"] + row["errors"] for row in rows) == 10  # 2 models × 5 samples
+    assert sum(row["n"] + row["errors"] for row in rows) == 20  # 2 models × 10 samples
     report = subprocess.run(
         _scheming("report", str(logs), "--out", str(tmp_path / "report"), "--no-plots"),
         capture_output=True,
@@ -296,7 +296,7 @@ def test_killed_run_is_cleaned_resumed_and_counted_once(docker_ready: None, tmp_
     )
     assert report.returncode == 0, report.stderr[-2000:]
     table = json.loads((tmp_path / "report" / "table.json").read_text())
-    assert table["samples"] == 10, "a resumed run is counted once"
+    assert table["samples"] == 20, "a resumed run is counted once"
 
     # running the finished log dir again: nothing to do, exit 0, the same table
     again = subprocess.run(_run_args(logs), capture_output=True, text=True, timeout=300, env=env)
