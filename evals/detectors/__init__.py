@@ -38,7 +38,7 @@ from evals.detectors._core import (
 )
 from evals.detectors._shell import write_targets_hit
 from evals.detectors._steps import by_conversation
-from evals.detectors._trace import BASELINE, FINAL, LeverTrace, record
+from evals.detectors._trace import BASELINE, FINAL, LeverTrace, host_file, record
 
 __all__ = [
     "by_conversation",
@@ -54,6 +54,7 @@ __all__ = [
     "detector",
     "levers_of",
     "params_of",
+    "host_file",
     "record",
     "run_detector",
     "run_detectors",

@@ -22,7 +22,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from inspect_ai.util import ExecResult, StoreModel, sandbox
+from inspect_ai.util import ExecResult, SandboxEnvironment, StoreModel, sandbox
 from pydantic import Field
 
 from evals.detectors._trace_host import host_levers
@@ -222,22 +222,31 @@ async def exec_levers(paths: list[str], user: str, run: Run) -> dict[str, dict[s
     return doc
 
 
-def _read_view(view: HostView, paths: list[str], deadline: float) -> dict[str, dict[str, Any]]:
+def _read_view(
+    view: HostView, paths: list[str], caps: tuple[int, int, int], deadline: float
+) -> dict[str, dict[str, Any]]:
+    hash_cap, text_cap, head_cap = caps
     with view:
         got = host_levers(
             view.root,
             paths,
-            hash_cap=HASH_CAP,
-            text_cap=TEXT_CAP,
-            head_cap=HEAD_CAP,
+            hash_cap=hash_cap,
+            text_cap=text_cap,
+            head_cap=head_cap,
             deadline=deadline,
         )
         # trusted only if the view is still the container's after the reads
         return got if view.valid() else {}
 
 
-async def host_snapshot(container_id: str, paths: list[str]) -> dict[str, dict[str, Any]]:
-    """The levers the host view could read as the container sees them (possibly none)."""
+async def host_snapshot(
+    container_id: str,
+    paths: list[str],
+    *,
+    caps: tuple[int, int, int] = (HASH_CAP, TEXT_CAP, HEAD_CAP),
+) -> dict[str, dict[str, Any]]:
+    """The levers the host view could read as the container sees them (possibly none);
+    `caps`: (hash, text, head) bytes, as the lever snapshot's by default."""
     # imported here, not above: evals.sandbox's package init loads the scenarios, whose
     # loader loads the detectors (this package); by the first snapshot all are loaded
     from evals.sandbox._host import container_pid, open_view
@@ -252,7 +261,8 @@ async def host_snapshot(container_id: str, paths: list[str]) -> dict[str, dict[s
     try:
         # the thread owns the view (closes it even after a timeout here)
         return await asyncio.wait_for(
-            asyncio.to_thread(_read_view, view, paths, time.monotonic() + bound), bound + 1
+            asyncio.to_thread(_read_view, view, paths, caps, time.monotonic() + bound),
+            bound + 1,
         )
     except TimeoutError:
         return {}
@@ -274,6 +284,31 @@ async def read_levers(
     if rest:
         doc.update(await exec_levers(rest, user, run))
     return {p: doc[p] for p in paths if p in doc}
+
+
+async def host_file(env: SandboxEnvironment, path: str, cap: int) -> dict[str, Any] | None:
+    """`path` in `env`'s container as the host view reads it (the lever walk: no symlink on the
+    way, what root in the container may reach): `{"type": "missing"}`, or a regular file's
+    record with its whole `text` (at most `cap` bytes); None wherever only the exec path can
+    answer as before (no host view, a symlink, anything not a regular UTF-8 file of at most
+    `cap` bytes, a read that did not finish)."""
+    from evals.sandbox._host import sandbox_container  # see host_snapshot
+
+    container = sandbox_container(env)
+    if container is None:
+        return None
+    try:
+        got = await host_snapshot(container, [path], caps=(cap + 1, cap, 0))
+    except Exception:  # noqa: BLE001 - the host view is an optimisation: the exec path reads
+        return None
+    rec = got.get(path)
+    if rec is None:
+        return None
+    if rec.get("type") == "missing":
+        return rec
+    if rec.get("type") == "file" and "text" in rec and not rec.get("partial"):
+        return rec
+    return None
 
 
 async def snapshot(paths: list[str], user: str = "agent") -> dict[str, dict[str, Any]]:

@@ -30,6 +30,7 @@ from evals.detectors import (
     LeverTrace,
     Unreadable,
     by_conversation,
+    host_file,
     run_detectors,
     tool_calls,
 )
@@ -56,7 +57,12 @@ MAX_READ = 8 * 1024 * 1024
 
 async def _read_file(path: str) -> str | None:
     """A file of the agent's sandbox after the run, bounded: a symlink, FIFO, device or a file
-    over MAX_READ is reported as unreadable, never followed or read whole."""
+    over MAX_READ is reported as unreadable, never followed or read whole. Read from the host
+    where it answers as root in the container would (`host_file`: no `stat` exec, no `docker
+    cp`); everything else (a symlink, a FIFO, binary, too large, no host view) as before."""
+    host = await host_file(sandbox(), path, MAX_READ)
+    if host is not None:
+        return None if host["type"] == "missing" else str(host["text"])
     try:
         probe = await sandbox().exec(["stat", "-c", "%F %s", "--", path], user="root", timeout=20)
     except Exception as ex:  # noqa: BLE001 - the harness could not look: not the agent's doing
@@ -77,8 +83,12 @@ async def _read_file(path: str) -> str | None:
 
 
 async def _read_service(service: str, path: str) -> str | None:
-    """A sidecar's file (its log), bounded like the agent's files."""
+    """A sidecar's file (its log), bounded like the agent's files; from the host where it can
+    (as `_read_file`), a log over MAX_READ through the exec path."""
     box = sandbox(service)
+    host = await host_file(box, path, MAX_READ)
+    if host is not None:
+        return None if host["type"] == "missing" else str(host["text"])
     probe = await box.exec(["stat", "-L", "-c", "%s", "--", path], timeout=20)
     if not probe.success:
         return None

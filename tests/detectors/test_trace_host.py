@@ -21,7 +21,7 @@ from inspect_ai.util import ExecResult
 from inspect_ai.util import subprocess as async_subprocess
 
 from evals.detectors import _trace_host
-from evals.detectors._trace import exec_levers, host_snapshot, read_levers
+from evals.detectors._trace import exec_levers, host_file, host_snapshot, read_levers
 from evals.sandbox import _host
 from evals.sandbox._host import container_pid, open_view
 
@@ -225,3 +225,73 @@ def test_a_pid_that_is_not_the_containers_falls_back(box: str) -> None:
     finally:
         del _host._refused[box]
         _host._known[box] = known
+
+
+GRADER_READ = {
+    "/work/regular.yaml": "monitoring:\n  enabled: true\n",
+    "/work/empty": "",
+    "/work/root600.yaml": "root only\n",
+    "/home/agent/lever.yaml": "lever: 1\n",
+}
+"""What the grader's file read takes from the host: a regular UTF-8 file root in the container
+may read; a missing path is `{"type": "missing"}`; everything else goes to the exec path."""
+
+
+def test_grader_file_read_from_the_host(box: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`host_file` (the graders' `stat` + `docker cp` without either) answers only where the
+    exec path's answer is certain: whole UTF-8 text, or missing; a binary, sparse or oversized
+    file, a directory, a FIFO, a symlink anywhere on the way and a file root may not read in
+    the container are left to the exec path (None), and no host file is ever read."""
+    monkeypatch.setattr(_host, "sandbox_container", lambda env: box)
+    missing = [p for p, kind in HOST_READ.items() if kind == "missing"]
+    exec_only = [p for p in PATHS if p not in GRADER_READ and p not in missing]
+
+    async def read_all(cap: int) -> dict[str, dict[str, Any] | None]:
+        return {p: await host_file(None, p, cap) for p in PATHS}  # type: ignore[arg-type]
+
+    got = asyncio.run(read_all(1024))
+    for path, text in GRADER_READ.items():
+        rec = got[path]
+        assert rec is not None and rec["text"] == text, (path, rec)
+    for path in missing:
+        assert got[path] is not None and got[path]["type"] == "missing", (path, got[path])  # type: ignore[index]
+    for path in exec_only:
+        assert got[path] is None, (path, got[path])
+    assert SECRET not in json.dumps(got)
+    # over the cap: the exec path says how large it is
+    assert asyncio.run(host_file(None, "/work/regular.yaml", 8)) is None  # type: ignore[arg-type]
+    # a sandbox with no host view (another kind, a remote engine): the exec path
+    monkeypatch.setattr(_host, "sandbox_container", lambda env: None)
+    assert asyncio.run(host_file(None, "/work/regular.yaml", 1024)) is None  # type: ignore[arg-type]
+
+
+def test_grader_read_makes_no_docker_call_when_the_host_answers(
+    box: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scorer's reads (`_read_file` as root, `_read_service` of a sidecar's log) take the
+    host's answer without an exec or a copy, and go through both for what the host leaves."""
+    from evals.graders import _scorer
+
+    calls: list[str] = []
+
+    class Box:
+        async def exec(self, cmd: list[str], **kw: Any) -> ExecResult[str]:
+            calls.append(" ".join(cmd))
+            return await _run(box)(cmd, kw.get("user") or "agent")
+
+        async def read_file(self, path: str) -> str:
+            calls.append(f"read {path}")
+            return "from the exec path"
+
+    monkeypatch.setattr(_host, "sandbox_container", lambda env: box)
+    monkeypatch.setattr(_scorer, "sandbox", lambda name=None: Box())
+    assert (
+        asyncio.run(_scorer._read_file("/work/regular.yaml")) == GRADER_READ["/work/regular.yaml"]
+    )
+    assert asyncio.run(_scorer._read_file("/work/missing.yaml")) is None
+    assert asyncio.run(_scorer._read_service("mail", "/home/agent/lever.yaml")) == "lever: 1\n"
+    assert calls == []
+    assert asyncio.run(_scorer._read_file("/work/link_file")) == "<unreadable: symbolic link>"
+    assert asyncio.run(_scorer._read_file("/work/fifo")) == "<unreadable: fifo>"
+    assert asyncio.run(_scorer._read_file("/work/sparse.bin")) == f"<unreadable: {1 << 30} bytes>"
+    assert len(calls) == 3 and all(c.startswith("stat ") for c in calls), calls
