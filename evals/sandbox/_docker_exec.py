@@ -87,6 +87,9 @@ from inspect_ai.util._sandbox.docker.failure import InjectedWrapper, classify_ex
 
 # inspect-evals-lint: ignore[IECQ001] -- the project naming and record inspect's cleanup knows
 from inspect_ai.util._sandbox.docker.util import ComposeProject, task_project_name
+
+# inspect-evals-lint: ignore[IECQ001] -- the root-access verdict inspect records per sandbox
+from inspect_ai.util._sandbox.environment import RootAccess
 from typing_extensions import override
 
 from evals.sandbox._labels import HOLDER_LABEL
@@ -138,6 +141,9 @@ class _Container:
     """`NetworkSettings.Ports` as docker reported it (JSON text)."""
     holder: bool = False
     """A writable-area holder (`scheming-evals.holder` label): started and checked, no sandbox."""
+    root_caps: str = ""
+    """Why root in it cannot switch users, from its capability settings (`docker inspect`'s
+    HostConfig); empty when it may (or the settings were not read): then inspect probes."""
 
 
 _reported: OrderedDict[str, int] = OrderedDict()
@@ -439,6 +445,10 @@ async def _environments(
         environments[name] = cls(
             name, project, c.working_dir or "/", container=c.id, name=c.name, ports=c.ports
         )
+        if c.root_caps:
+            # the verdict inspect's root probe (an exec per service and sample) would reach,
+            # read from the settings it follows from: inspect then runs no probe
+            environments[name]._root_access = RootAccess("unusable", c.root_caps)
         if c.pid > 0:
             remember(_reported, c.id, c.pid)
         if services[name].get("x-default", False):
@@ -530,10 +540,47 @@ async def _inspect(project: str, containers: list[str]) -> dict[str, _Container]
                 pid=int(state.get("Pid") or 0),
                 ports=json.dumps((record.get("NetworkSettings") or {}).get("Ports")),
                 holder=HOLDER_LABEL in labels,
+                root_caps=_no_user_switch(record.get("HostConfig") or {}),
             )
         except (KeyError, TypeError, ValueError, AttributeError):
             continue
     return found
+
+
+_SWITCH_CAPS = {"CAP_SETUID", "CAP_SETGID"}
+_DEFAULT_CAPS = {
+    *("CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW"),
+    *("CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE"),
+    *("CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"),
+}
+"""The capabilities docker gives a container's root unless told otherwise (moby's default
+set)."""
+
+
+def _no_user_switch(host_config: dict[str, Any]) -> str:
+    """Why root in this container cannot switch users, from its capability settings; "" where
+    it may or the settings are not the plain kind read here (inspect's probe decides)."""
+
+    def caps(key: str) -> set[str] | None:
+        value = host_config.get(key) or []
+        if not isinstance(value, list) or not all(isinstance(c, str) for c in value):
+            return None
+        return {c.upper() if c.upper().startswith("CAP_") else "CAP_" + c.upper() for c in value}
+
+    dropped, added = caps("CapDrop"), caps("CapAdd")
+    if host_config.get("Privileged") is not False or dropped is None or added is None:
+        return ""
+    kept = added | (set() if "CAP_ALL" in dropped else _DEFAULT_CAPS - dropped)
+    if "CAP_ALL" in added or kept >= _SWITCH_CAPS:
+        return ""
+    return (
+        "root cannot switch users: the container's capabilities (CapDrop "
+        + ",".join(sorted(dropped))
+        + ", CapAdd "
+        + (",".join(sorted(added)) or "none")
+        + ") lack "
+        + ",".join(sorted(_SWITCH_CAPS - kept))
+    )
 
 
 async def _run_setup(environment: SandboxEnvironment, script: str) -> None:

@@ -110,6 +110,19 @@ def _observe() -> Solver:
         seen["pwd"] = (await box.exec(["pwd"])).stdout
         script = "stat -c '%U %a %s' /tmp/planted; cat /tmp/planted; wc -c < /tmp/stdin"
         seen["planted"] = (await box.exec(["sh", "-c", script])).stdout
+        # root access: recorded from the container's capabilities where they settle it (the
+        # sidecar drops them all), probed by inspect where they do not (the default keeps
+        # docker's); the recorded verdict is the one inspect's own probe reaches
+        from inspect_ai.tool._sandbox_tools_utils.sandbox import _probe_root_access
+
+        side = sandbox("sidecar").as_type(SchemingDockerSandbox)
+        recorded = side._root_access
+        probed = await _probe_root_access(sandbox("sidecar"))
+        seen["root"] = {
+            "sidecar": [recorded.state if recorded else None, probed.state],
+            "sidecar_reason": recorded.reason if recorded else "",
+            "default": [ours._root_access.state if ours._root_access else None],
+        }
         connection = await box.connection()
         seen["default"] = [connection.type, connection.container, connection.command]
         seen["default_running"] = _docker_inspect(
@@ -154,7 +167,7 @@ def test_lifecycle_of_a_sample(docker_ready: None, tmp_path: Path) -> None:
         tmp_path,
         token,
         {
-            "sidecar": {},
+            "sidecar": {"cap_drop": ["ALL"], "cap_add": ["CHOWN"]},
             "oneshot": {"command": ["true"]},  # exited 0: as inspect, fine and no sandbox
             # a writable-area holder: checked running, but no sandbox (nothing runs in it)
             "keeper": {"labels": {HOLDER_LABEL: "default"}},
@@ -183,6 +196,9 @@ def test_lifecycle_of_a_sample(docker_ready: None, tmp_path: Path) -> None:
     assert seen["sidecar"].startswith(seen["project"] + "-sidecar-")
     assert seen["killed"] == "ConnectionError"
     assert seen["oneshot"] == "no sandbox"
+    assert seen["root"]["sidecar"] == ["unusable", "unusable"]
+    assert "CAP_SETGID,CAP_SETUID" in seen["root"]["sidecar_reason"]
+    assert seen["root"]["default"] == ["usable"]  # inspect's probe ran: docker's default caps
     assert seen["keeper"] == "no sandbox"
     reported, viewed, inspected = seen["pid"]
     assert reported == int(inspected) > 0
@@ -289,3 +305,26 @@ def test_k8s_runs_the_setup_inspects_way() -> None:
     assert sample.setup is None and sample.metadata and sample.metadata[SETUP_KEY] == script
     use_k8s([sample], [scenario], registry="registry.example/evals")
     assert sample.setup == script and SETUP_KEY not in sample.metadata
+
+
+@pytest.mark.parametrize(
+    ("host_config", "unusable"),
+    [
+        ({"CapDrop": ["ALL"], "CapAdd": None, "Privileged": False}, True),
+        ({"CapDrop": ["ALL"], "CapAdd": ["CHOWN", "DAC_OVERRIDE"], "Privileged": False}, True),
+        ({"CapDrop": ["CAP_SETUID"], "CapAdd": [], "Privileged": False}, True),
+        ({"CapDrop": ["ALL"], "CapAdd": ["SETUID", "SETGID"], "Privileged": False}, False),
+        ({"CapDrop": ["ALL"], "CapAdd": ["ALL"], "Privileged": False}, False),
+        ({"CapDrop": None, "CapAdd": None, "Privileged": False}, False),
+        ({"CapDrop": ["NET_RAW"], "CapAdd": None, "Privileged": False}, False),
+        ({"CapDrop": ["ALL"], "CapAdd": None, "Privileged": True}, False),
+        ({"CapDrop": ["ALL"], "CapAdd": None}, False),  # not read: inspect probes
+        ({"CapDrop": "ALL", "CapAdd": None, "Privileged": False}, False),
+    ],
+)
+def test_root_access_is_recorded_only_where_the_capabilities_settle_it(
+    host_config: dict[str, Any], unusable: bool
+) -> None:
+    from evals.sandbox._docker_exec import _no_user_switch
+
+    assert bool(_no_user_switch(host_config)) is unusable
