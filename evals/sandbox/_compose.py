@@ -6,26 +6,27 @@ Every container of a sample is closed and bounded:
   The sample's services still reach each other by name (layer 2 on the bridge). A sample
   without sidecars has no network at all (`network_mode: none`: loopback only).
 - **CPU and memory**: a CPU quota (`cpus`), `mem_limit`, `pids_limit` on every container.
-- **Disk**: the root file system is read-only. The writable directories (`WRITABLE`, plus the
-  top directory of any planted file outside them) are subpaths of one tmpfs volume per
-  container, of the scenario's `disk` size. tmpfs pages are charged to the writer's memory
-  cgroup, so a container can never write more than its memory limit, and nothing lands on the
-  host's disk. The volume is a named volume (mounted by the daemon) rather than a service
-  `tmpfs:` mount because `docker cp`, which inspect's `read_file` uses, does not see a
-  container's own tmpfs mounts.
-- **Seeding**: a tmpfs volume is empty and docker copies no image content into it, and it is
-  unmounted (its content lost) when no container holds it. So each sample has one holder
-  service, `sample_rw` (`HOLDER`): the agent's image, no network, root with the three
-  capabilities `cp -a` needs, which mounts every service's volume, copies the agent image's
-  writable directories into the agent's, makes each sidecar's top directories (empty; its
-  /tmp, /var/tmp, /var/log and /srv world-writable and sticky: a sidecar's server makes its
-  own log and state directories as its own user), reports healthy, and then sleeps holding
-  the volumes for the sample's life. Every service starts once the holder is healthy. (`_`
-  cannot appear in a scenario's service names, so holders never collide with them.) One
-  holder per sample rather than one per service: a container's start and end is most of a
-  sample's sandbox cost, and a built-in sidecar's image (sandboxes/images) holds nothing in
-  those directories it needs. A sidecar built from a pack's own image may: it keeps a holder
-  of its own, `<service>_rw`, which seeds its volume from that image.
+- **Disk**: the root file system is read-only. The writable directories (`writable_dirs`:
+  the agent's home, /tmp and /var/tmp in the agent's container; /home, /tmp, /var/tmp,
+  /var/log and /srv in a sidecar's; plus the top directory of any planted file elsewhere) are
+  tmpfs mounts of the container's own, of the scenario's `disk` size each, `exec` (the agent
+  runs what it writes, as on any machine), nosuid, nodev. tmpfs pages are charged to the
+  container's memory cgroup, so all of them together can never hold more than its memory
+  limit, and nothing lands on the host's disk. A tmpfs mount takes the mode of the directory it
+  covers (runc), so the sidecar base image makes /var/log and /srv world-writable and sticky,
+  as /tmp: a sidecar's server makes its own log and state directories in them as its own user.
+  The agent's home is owned by its user (`uid=`, from the image's Dockerfile) and starts empty:
+  `scheming-docker` copies the image's content of it back in at the sample's start, as the
+  agent (`SEED_KEY`). `docker cp`, which inspect's `read_file` uses, does not see a container's
+  own tmpfs mounts: `scheming-docker` reads files through the host's view of the container, or
+  in it (evals/sandbox/_docker_exec.py).
+- **A pack's own image** may hold what its server needs in those directories, so each of its
+  services keeps the earlier design: its writable directories are subpaths of one tmpfs volume
+  that a holder service (`<service>_rw`: that image, no network, root with the three
+  capabilities `cp -a` needs) seeds from the image and holds for the sample's life (a tmpfs
+  volume gets no copy of the image's content and is emptied when no container holds it); the
+  service starts once its holder is healthy. Until 2026-12-02 every sample had a holder: one
+  container's start and end is the largest single cost of a sample's sandbox.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from typing import Any
 
 import yaml
 
-from evals.sandbox._images import image_tag
+from evals.sandbox._images import image_tag, image_uid
 from evals.sandbox._labels import HOLDER_LABEL, LABEL, RUN_ID_ENV, RUN_LABEL
 from evals.scenario import Scenario, image_key
 
@@ -83,11 +84,24 @@ def _hardening(scenario: Scenario) -> dict[str, Any]:
     }
 
 
+def _builtin(scenario: Scenario, image: str) -> bool:
+    """An image of sandboxes/images (not a pack's own)."""
+    return "/" not in image_key(scenario, image)
+
+
+def agent_home(scenario: Scenario) -> str:
+    return f"/home/{scenario.sandbox.user}"
+
+
 def writable_dirs(scenario: Scenario, service: str) -> list[str]:
-    """The directories `service` may write: `WRITABLE`, and for the agent's container the top
-    directory of each planted file or canary outside them (e.g. /opt for /opt/app/config)."""
+    """The directories `service` may write: `WRITABLE`; for the agent's container, its home
+    in place of /home and no /var/log or /srv when its image is a built-in one (there only
+    root could write them: they stay the image's, read-only), and the top directory of each
+    planted file or canary outside them (e.g. /opt for /opt/app/config)."""
     dirs = list(WRITABLE)
     if service == "default":
+        if _builtin(scenario, scenario.sandbox.image):
+            dirs = [agent_home(scenario), *AGENT_TMP]
         targets = list(scenario.sandbox.files) + [c.path for c in scenario.sandbox.canaries]
         for target in targets:
             parts = target.strip("/").split("/")
@@ -103,11 +117,16 @@ def _volume_name(service: str) -> str:
     return f"rw-{service}"
 
 
-HOLDER = "sample" + HOLDER_SUFFIX
-"""The one holder service of a sample (see the module doc)."""
 OPEN_DIRS = ("/tmp", "/var/tmp", "/var/log", "/srv")
 """A sidecar's writable directories that start world-writable and sticky (its server makes
 its own directories in them: `own_dir` in sandboxes/images/sidecar-base/sidecar.py)."""
+AGENT_TMP = ("/tmp", "/var/tmp")
+RENDERED_KEY = "x-scheming-rendered"
+"""Top-level key of a compose file `compose_config` rendered: `scheming-docker` reads its
+services as they are (no `compose config`)."""
+SEED_KEY = "x-scheming-seed"
+"""On the agent's service: the directories whose image content `scheming-docker` copies in at
+the sample's start (the home, as the agent's user; see evals/sandbox/_docker_exec.py)."""
 
 
 def _holder(
@@ -190,9 +209,27 @@ def _with_writable_area(
     return dirs
 
 
+def _tmpfs(scenario: Scenario, service: str, uid: int | None) -> list[str]:
+    """`service`'s writable directories as tmpfs mounts of `disk` bytes each (with exec: the
+    agent may run what it writes, as on any machine; nosuid and nodev, docker's defaults): the
+    agent's home owned by its user (`uid`), /tmp and /var/tmp world-writable and sticky, a
+    sidecar's `OPEN_DIRS` too, the rest root's."""
+    out = []
+    for d in writable_dirs(scenario, service):
+        if service == "default" and d not in AGENT_TMP:
+            mode = f"mode=0755,uid={uid},gid={uid}"
+        elif d in AGENT_TMP or (service != "default" and d in OPEN_DIRS):
+            mode = "mode=1777"
+        else:
+            mode = "mode=0755"
+        out.append(f"{d}:size={scenario.sandbox.disk},{mode},exec")
+    return out
+
+
 def compose_config(scenario: Scenario) -> dict[str, Any]:
     """Compose config: the agent's container (`default`) and sidecars on one internal network,
-    each with a size-limited writable area, all held by the sample's holder (`HOLDER`)."""
+    each with size-limited writable directories (tmpfs; a pack's own image: a volume held and
+    seeded by a holder, see the module doc)."""
     services: dict[str, Any] = {
         "default": {
             "image": image_tag(image_key(scenario, scenario.sandbox.image)),
@@ -214,16 +251,18 @@ def compose_config(scenario: Scenario) -> dict[str, Any]:
         if svc.aliases:
             spec["networks"] = {NETWORK: {"aliases": list(svc.aliases)}}
         services[name] = spec
+    uid = image_uid(image_key(scenario, scenario.sandbox.image), scenario.sandbox.user)
+    if _builtin(scenario, scenario.sandbox.image) and uid is not None:
+        builtin.add("default")
+        services["default"][SEED_KEY] = [agent_home(scenario)]
     volumes: dict[str, Any] = {}
-    shared: dict[str, list[str]] = {}
     for name in list(services):
-        if name == "default" or name in builtin:
-            shared[name] = _with_writable_area(services, volumes, scenario, name, HOLDER)
+        if name in builtin:
+            services[name]["tmpfs"] = [*services[name]["tmpfs"], *_tmpfs(scenario, name, uid)]
         else:  # a pack's own image may hold what its server needs there: seeded from it
             own = name + HOLDER_SUFFIX
             dirs = _with_writable_area(services, volumes, scenario, name, own)
             services[own] = _holder(scenario, services[name]["image"], name, {name: dirs})
-    services[HOLDER] = _holder(scenario, services["default"]["image"], "default", shared)
     networks: dict[str, Any] = {
         NETWORK: {
             "internal": True,  # no route out: only the scenario's own services
@@ -243,10 +282,15 @@ def compose_config(scenario: Scenario) -> dict[str, Any]:
         # inspect refuses any volume with driver options, as it cannot tell what on the host
         # they reach. Ours are tmpfs only (memory, no host path), this file is rendered here and
         # nothing in a scenario adds a mount; tests/sandbox/test_compose.py checks both.
-        "x-inspect_docker_sandbox": {"unsafe_allow_writable_host_mounts": True},
+        **(
+            {"x-inspect_docker_sandbox": {"unsafe_allow_writable_host_mounts": True}}
+            if volumes
+            else {}
+        ),
+        RENDERED_KEY: True,
         "services": services,
         **({"networks": networks} if networks else {}),
-        "volumes": volumes,
+        **({"volumes": volumes} if volumes else {}),
     }
 
 

@@ -34,11 +34,27 @@ fewer, cheaper calls:
   are built by `scheming setup` under `scheming-evals/` and never removed by a sample). An
   interrupted sample is left to inspect's task cleanup, as inspect does.
 
-`read_file` (`docker compose cp`) and the task-level hooks are inspect's.
+- **the agent's home** (`SEED_KEY` in the rendered compose file): a tmpfs mount, empty at
+  start; the image's content of it is copied back in as the first step of the setup exec, as
+  the container's default user (its owner), modes and times kept. The content is read once per
+  image and process (`docker run … tar -c`).
+- **root access**: where a container's capabilities settle it (every one dropped, neither
+  CAP_SETUID nor CAP_SETGID added), the verdict inspect's root probe would reach is recorded
+  from `docker inspect` and inspect runs no probe exec.
+- **read_file**: the writable directories are tmpfs mounts of the container's own, which `docker
+  compose cp` does not see. A file is read through the host's view of the container
+  (`/proc/<pid>/root`, every path component opened without following a symlink; as `docker
+  cp`, whatever its mode), else in the container (as root, then as the service's user), with
+  inspect's size limit and errors.
+
+The task-level hooks are inspect's.
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import errno
 import json
 import os
 import re
@@ -56,6 +72,7 @@ import yaml
 from inspect_ai.log._samples import sample_active
 from inspect_ai.util import (
     ExecResult,
+    OutputLimitExceededError,
     SandboxConnection,
     SandboxEnvironment,
     SandboxEnvironmentConfigType,
@@ -92,7 +109,8 @@ from inspect_ai.util._sandbox.docker.util import ComposeProject, task_project_na
 from inspect_ai.util._sandbox.environment import RootAccess
 from typing_extensions import override
 
-from evals.sandbox._labels import HOLDER_LABEL
+from evals.sandbox._compose import RENDERED_KEY, SEED_KEY
+from evals.sandbox._labels import HOLDER_LABEL, LABEL
 from evals.sandbox._lru import remember
 
 logger = getLogger(__name__)
@@ -122,6 +140,19 @@ _PROBE_TIMEOUT = 60
 _LOG_TAIL = 20
 _LOG_LIMIT = 4096
 _RUN_SETUP = 'script=$(cat) || exit 1\neval "$script"'
+_READ_CHUNK = 6 * 1024 * 1024
+"""Bytes of a file per exec on the exec path: their base64 stays under inspect's 10 MiB exec
+output limit."""
+_READ_SCRIPT = """f=$1
+[ -e "$f" ] || { echo "No such file or directory" >&2; exit 2; }
+[ -d "$f" ] && { echo "Is a directory" >&2; exit 21; }
+[ -r "$f" ] || { echo "Permission denied" >&2; exit 13; }
+stat -L -c %s -- "$f" || exit 1
+tail -c +"$2" -- "$f" | head -c "$3" | base64 -w0
+"""
+"""A file's size, then the base64 of `$3` bytes of it from byte `$2` (1-based); exit 2, 13,
+21 for missing, unreadable, a directory."""
+_SEED_TIMEOUT = 120
 """The setup script arrives on stdin, read whole before it runs (a command in it that reads
 stdin gets end-of-file, as under inspect, rather than the rest of the script)."""
 
@@ -187,9 +218,11 @@ class SchemingDockerSandbox(DockerSandboxEnvironment):
             up = await compose_up(project, services)
             containers = await _containers(project.name, list(services))
             environments = await _environments(cls, project, services, containers, up)
-            setup = metadata.get(SETUP_KEY)
+            default = next(iter(environments.values()))
+            seed = await _seed(services.get(default.as_type(cls)._service) or {})
+            setup = seed + str(metadata.get(SETUP_KEY) or "")
             if setup:
-                await _run_setup(next(iter(environments.values())), str(setup))
+                await _run_setup(default, setup)
         except BaseException:
             await _down(project)
             raise
@@ -274,6 +307,72 @@ class SchemingDockerSandbox(DockerSandboxEnvironment):
             ports=mappings,
             container=self._name,
         )
+
+    @override
+    async def read_file(self, file: str, text: bool = True) -> str | bytes:  # type: ignore[override]
+        """As inspect's (relative paths from the working directory, inspect's size limit and
+        errors), read where `docker cp` cannot see: the writable directories are tmpfs mounts
+        of the container's own. Through the host view where it answers (the walk refuses
+        every symlink: evals/sandbox/_host.py `read_whole`), else in the container: as root,
+        then as the service's user for a file root may not read (root holds no capabilities),
+        in chunks whose base64 fits inspect's exec output limit."""
+        path = self.container_file(file)
+        data = await self._host_read(path, file)
+        if data is None:
+            data = await self._exec_read(path, file)
+        return data.decode("utf-8") if text else data
+
+    async def _host_read(self, path: str, original: str) -> bytes | None:
+        from evals.sandbox._host import TooLarge, container_pid, host_read
+
+        if await container_pid(self._container) is None:
+            return None
+        try:
+            return await asyncio.to_thread(
+                host_read, self._container, path, SandboxEnvironmentLimits.MAX_READ_FILE_SIZE
+            )
+        except FileNotFoundError:
+            raise FileNotFoundError(errno.ENOENT, "No such file or directory.", original) from None
+        except NotADirectoryError:
+            raise FileNotFoundError(errno.ENOENT, "No such file or directory.", original) from None
+        except IsADirectoryError:
+            raise IsADirectoryError(errno.EISDIR, "Is a directory.", original) from None
+        except TooLarge as ex:
+            raise OutputLimitExceededError(
+                f"{SandboxEnvironmentLimits.MAX_READ_FILE_SIZE} bytes ({original}: {ex})", None
+            ) from None
+        except OSError:
+            return None  # the container answers it
+
+    async def _exec_read(self, path: str, original: str) -> bytes:
+        chunks: list[bytes] = []
+        size, user = -1, "root"
+        while size < 0 or sum(map(len, chunks)) < size:
+            done = sum(map(len, chunks))
+            args = [path, str(done + 1), str(_READ_CHUNK)]
+            result = await self.exec(["/bin/sh", "-c", _READ_SCRIPT, "sh", *args], user=user)
+            if result.returncode == 13 and user == "root":
+                user, chunks, size = None, [], -1  # type: ignore[assignment]
+                continue
+            if result.returncode == 2:
+                raise FileNotFoundError(errno.ENOENT, "No such file or directory.", original)
+            if result.returncode == 21:
+                raise IsADirectoryError(errno.EISDIR, "Is a directory.", original)
+            if result.returncode == 13:
+                raise PermissionError(errno.EACCES, "Permission denied.", original)
+            head, _, body = result.stdout.partition("\n")
+            if not result.success or not head.strip().isdigit():
+                raise RuntimeError(f"reading {original} failed: {result.stderr.strip()[:300]}")
+            size = int(head)
+            if size > SandboxEnvironmentLimits.MAX_READ_FILE_SIZE:
+                raise OutputLimitExceededError(
+                    f"{SandboxEnvironmentLimits.MAX_READ_FILE_SIZE} bytes ({original})", None
+                )
+            chunk = base64.b64decode(body.strip())
+            if not chunk:
+                break  # shrank while read: what there was
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     @override
     async def exec(
@@ -388,10 +487,10 @@ async def _running(container: str) -> bool:
 
 
 async def _services(project: ComposeProject) -> dict[str, Any]:
-    """The services of the project's compose file. A file that opts out of inspect's mount
-    validation (as `evals.sandbox.compose_config` renders them: tmpfs volumes only, no
-    interpolation in service names, healthchecks or `x-default`) is read as it is; any other
-    goes through inspect's `compose config` and its mount checks."""
+    """The services of the project's compose file. A file `evals.sandbox.compose_config`
+    rendered (`RENDERED_KEY`; no interpolation in service names, healthchecks or `x-default`;
+    tmpfs mounts, and volumes only for a pack image's holder) is read as it is; any other goes
+    through inspect's `compose config` and its mount checks."""
     config: Any = None
     if project.config is not None:
         # the safe loader, libyaml's where installed: the pure-Python one took ≈ 50 ms a sample
@@ -400,14 +499,9 @@ async def _services(project: ComposeProject) -> dict[str, Any]:
             config = safe.get_single_data()
         finally:
             safe.dispose()
-    options = config.get("x-inspect_docker_sandbox") if isinstance(config, dict) else None
+    rendered = config.get(RENDERED_KEY) if isinstance(config, dict) else None
     services = config.get("services") if isinstance(config, dict) else None
-    if (
-        not isinstance(options, dict)
-        or options.get("unsafe_allow_writable_host_mounts") is not True
-        or not isinstance(services, dict)
-        or not services
-    ):
+    if rendered is not True or not isinstance(services, dict) or not services:
         return await compose_services(project)
     return {str(name): spec or {} for name, spec in services.items()}
 
@@ -581,6 +675,42 @@ def _no_user_switch(host_config: dict[str, Any]) -> str:
         + ") lack "
         + ",".join(sorted(_SWITCH_CAPS - kept))
     )
+
+
+_seeds: dict[tuple[str, tuple[str, ...]], str] = {}
+"""(image, dirs) → the seed step, for this process: an image is built before a run uses it
+(`scheming setup`), so its content does not change under one."""
+
+
+async def _seed(spec: dict[str, Any]) -> str:
+    """The setup step that copies the image's content of the service's `SEED_KEY` directories
+    (tmpfs mounts, empty at start) back in, as the container's default user (the owner of
+    what is there: the agent's home), modes and times kept: "" when there is none. The
+    content is read once per image and process with a `docker run` of the image (labelled,
+    no network, removed)."""
+    dirs = spec.get(SEED_KEY)
+    image = spec.get("image")
+    if not dirs or not isinstance(dirs, list) or not isinstance(image, str):
+        return ""
+    key = (image, tuple(str(d) for d in dirs))
+    if key not in _seeds:
+        result = await subprocess(
+            [
+                *("docker", "run", "--rm", "--network", "none", "--label", f"{LABEL}=1"),
+                *("--user", "0", "--entrypoint", "tar", image, "-C", "/", "-c", "-f", "-"),
+                *(d.lstrip("/") for d in key[1]),
+            ],
+            text=False,
+            timeout=_SEED_TIMEOUT,
+        )
+        if not result.success:
+            stderr = result.stderr.decode("utf-8", "replace").strip()[:300]
+            raise RuntimeError(f"reading {', '.join(key[1])} of {image} failed: {stderr}")
+        archive = base64.b64encode(result.stdout).decode("ascii")
+        _seeds[key] = (
+            f"set -e; printf '%s' '{archive}' | base64 -d | tar -x -p --no-same-owner -C / -f -\n"
+        )
+    return _seeds[key]
 
 
 async def _run_setup(environment: SandboxEnvironment, script: str) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -26,7 +27,16 @@ from inspect_ai.util import SandboxEnvironment, subprocess
 from evals.sandbox._docker_exec import SchemingDockerSandbox, reported_pid
 from evals.sandbox._lru import remember
 
-__all__ = ["HostView", "container_pid", "open_view", "pid_is_container", "sandbox_container"]
+__all__ = [
+    "HostView",
+    "TooLarge",
+    "container_pid",
+    "host_read",
+    "open_view",
+    "pid_is_container",
+    "read_whole",
+    "sandbox_container",
+]
 
 _ID = re.compile(r"^[0-9a-f]{12,64}$")
 _INSPECT_TIMEOUT = 60
@@ -226,3 +236,84 @@ def open_view(container_id: str, pid: int) -> HostView | None:
         for fd in (root_fd, proc_fd):
             if fd >= 0:
                 os.close(fd)
+
+
+_DIR = os.O_PATH | os.O_NOFOLLOW | os.O_DIRECTORY | os.O_CLOEXEC
+_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+
+
+class TooLarge(Exception):
+    """A file over the read's limit (its size in `args[0]`)."""
+
+
+def read_whole(root_fd: int, path: str, limit: int) -> bytes | None:
+    """A regular file's bytes under the container's root fd, as `docker cp` reads it (the
+    host's root: whatever its mode); None where only the container can say what the path is (a
+    symlink on the way or at the end, not a canonical absolute path, not a regular file, a
+    swap between the walk and the open). Raises FileNotFoundError (missing), NotADirectoryError
+    (a parent is a file), IsADirectoryError, TooLarge. Every component is opened relative to
+    the previous one with O_NOFOLLOW from the root fd (never a host path, `..` never walked),
+    so no symlink the agent plants can make it read a host file."""
+    if not path.startswith("/") or path.startswith("//") or os.path.normpath(path) != path:
+        return None
+    parts = [p for p in path[1:].split("/") if p]
+    if not parts:
+        raise IsADirectoryError(path)
+    opened: list[int] = []
+    try:
+        cur = root_fd
+        for part in parts[:-1]:
+            st = os.stat(part, dir_fd=cur, follow_symlinks=False)  # FileNotFoundError
+            if stat.S_ISLNK(st.st_mode):
+                return None
+            if not stat.S_ISDIR(st.st_mode):
+                raise NotADirectoryError(path)
+            try:
+                cur = os.open(part, _DIR, dir_fd=cur)
+            except OSError:
+                return None  # swapped since the stat
+            opened.append(cur)
+            if (os.fstat(cur).st_dev, os.fstat(cur).st_ino) != (st.st_dev, st.st_ino):
+                return None
+        st = os.stat(parts[-1], dir_fd=cur, follow_symlinks=False)
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(path)
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        if st.st_size > limit:
+            raise TooLarge(st.st_size)
+        try:
+            fd = os.open(parts[-1], _FILE, dir_fd=cur)
+        except OSError:
+            return None  # ELOOP: a symlink since the stat
+        opened.append(fd)
+        now = os.fstat(fd)
+        if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino) or not stat.S_ISREG(now.st_mode):
+            return None
+        chunks, n = [], 0
+        while True:
+            b = os.read(fd, 1 << 20)
+            if not b:
+                break
+            n += len(b)
+            if n > limit:
+                raise TooLarge(n)
+            chunks.append(b)
+        return b"".join(chunks)
+    finally:
+        for fd in opened:
+            os.close(fd)
+
+
+def host_read(container_id: str, path: str, limit: int) -> bytes | None:
+    """`read_whole` through the container's host view, trusted only if the view is still the
+    container's after the read; None where there is no host view or it cannot answer."""
+    known = _known.get(container_id)
+    if known is None:
+        return None
+    view = open_view(container_id, known.pid)
+    if view is None:
+        return None
+    with view:
+        data = read_whole(view.root, path, limit)
+        return data if view.valid() else None

@@ -36,6 +36,7 @@ import yaml
 
 from evals.sandbox._compose import HOLDER_SUFFIX, NETWORK, compose_config, writable_dirs
 from evals.sandbox._docker_exec import SETUP_KEY
+from evals.sandbox._images import _dockerfile_chain, _instructions, image_uid, image_user
 from evals.sandbox._labels import IMAGE_PREFIX, LABEL, RUN_ID_ENV, RUN_LABEL
 from evals.scenario import Scenario, image_context, image_key
 
@@ -72,68 +73,6 @@ def _label_value(text: str) -> str:
 
 def _volume_name(directory: str) -> str:
     return "rw" + re.sub(r"[^a-z0-9]+", "-", directory.lower()).rstrip("-")
-
-
-def _dockerfile_chain(image: str) -> list[Path]:
-    """The Dockerfiles of `image` and of the project images it builds FROM, child first."""
-    chain: list[Path] = []
-    name: str | None = image
-    while name is not None and len(chain) < 8:
-        path = image_context(name) / "Dockerfile"
-        if not path.is_file():
-            break
-        chain.append(path)
-        name = None
-        for line in path.read_text().splitlines():
-            words = line.split()
-            if len(words) >= 2 and words[0].upper() == "FROM" and words[1].startswith(IMAGE_PREFIX):
-                name = words[1][len(IMAGE_PREFIX) :].split(":")[0]
-    return chain
-
-
-def _instructions(path: Path) -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) of a Dockerfile, continuation lines joined, comments dropped."""
-    out: list[tuple[str, str]] = []
-    pending = ""
-    for raw in path.read_text().splitlines():
-        line = raw.strip()
-        if not pending and (not line or line.startswith("#")):
-            continue
-        if line.endswith("\\"):
-            pending += line[:-1] + " "
-            continue
-        line, pending = pending + line, ""
-        word, _, rest = line.partition(" ")
-        out.append((word.upper(), rest.strip()))
-    return out
-
-
-def image_user(image: str) -> str:
-    """The user an image runs as (its last `USER`), 'root' when none is set."""
-    for path in _dockerfile_chain(image):
-        users = [arg for word, arg in _instructions(path) if word == "USER"]
-        if users:
-            return users[-1].split(":")[0]
-    return "root"
-
-
-def image_uid(image: str, user: str) -> int | None:
-    """The numeric uid of `user` in `image`: a number, or the `--uid N` its Dockerfiles give
-    to `useradd … user`; None when they do not say."""
-    if user.isdigit():
-        return int(user)
-    if user == "root":
-        return 0
-    pattern = re.compile(
-        r"useradd\b[^&;|]*?(?:--uid|-u)\s+(\d+)[^&;|]*?\s" + re.escape(user) + r"\b"
-    )
-    for path in _dockerfile_chain(image):
-        for word, arg in _instructions(path):
-            if word == "RUN":
-                m = pattern.search(arg + " ")
-                if m:
-                    return int(m.group(1))
-    return None
 
 
 def image_command(image: str) -> list[str] | None:

@@ -230,8 +230,9 @@ class SandboxSpec(Frozen):
     memory: str = Field(default="1g", pattern=r"^[0-9]{1,7}[kmg]$")
     """Memory limit of every container of the sample (64m..8g). Its writable area is memory too."""
     disk: str = Field(default="512m", pattern=r"^[0-9]{1,7}[kmg]$")
-    """Size of each container's writable area (16m..8g): the root file system is read-only and
-    /home, /tmp, /var/tmp, /var/log, /srv live on a tmpfs of this size, counted in `memory`."""
+    """Size of each writable directory of a container (16m..8g): the root file system is
+    read-only; the agent's home, /tmp and /var/tmp (a sidecar's /home, /tmp, /var/tmp, /var/log
+    and /srv) are tmpfs mounts of this size each, all counted in `memory`."""
     cpus: float = Field(default=1.0, ge=0.1, le=8)
     """CPU quota of every container, in CPUs (at most the host's CPU count is applied)."""
     pids: int = Field(default=256, ge=16, le=4096)

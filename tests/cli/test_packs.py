@@ -128,12 +128,13 @@ def test_pack_images_are_tagged_under_the_packs_namespace(tmp_path: Path) -> Non
     assert cfg["services"]["probe"]["image"] == "scheming-evals/pack-lab-pack/probe:latest"
     assert cfg["services"]["default"]["image"] == "scheming-evals/workstation:latest"
     # a pack's image may hold what its server needs in its writable directories: its volume is
-    # seeded from that image by a holder of its own, the agent's by the sample's holder
+    # seeded from that image by a holder of its own; the agent's (built-in) are tmpfs mounts
     own = cfg["services"]["probe_rw"]
     assert own["image"] == cfg["services"]["probe"]["image"]
     assert own["volumes"] == ["rw-probe:/rw"] and "cp -a /srv/. /rw/srv/" in own["entrypoint"][-1]
     assert cfg["services"]["probe"]["depends_on"] == {"probe_rw": {"condition": "service_healthy"}}
-    assert cfg["services"]["sample_rw"]["volumes"] == ["rw-default:/rw"]
+    assert "sample_rw" not in cfg["services"] and "volumes" not in cfg["services"]["default"]
+    assert cfg["services"]["default"]["tmpfs"][1].startswith("/home/agent:")
 
 
 @pytest.mark.docker

@@ -134,23 +134,27 @@ def test_hardening_in_container_config(sandbox: dict) -> None:
         assert net_info["Labels"][LABEL] == "1"
 
 
-def test_one_holder_per_sample_and_the_sidecar_makes_its_own_directories(sandbox: dict) -> None:
-    """The sample's one holder (`sample_rw`) holds both services' volumes with no network and
-    only the capabilities `cp -a` needs; the agent's files come from its image; the sidecar's
+def test_no_holder_the_agents_home_from_its_image_and_the_sidecar_makes_its_own_directories(
+    sandbox: dict,
+) -> None:
+    """Two containers, no holder: each writable directory is a tmpfs mount of the container's
+    own (size-limited, nosuid, nodev), the agent's home owned by the agent; the sidecar's
     server made its log directory itself, as its own user, in its world-writable /var/log."""
     listed = _sh(
         "docker", "ps", "--format", '{{.Label "com.docker.compose.service"}}',
         "--filter", f"label=com.docker.compose.project={sandbox['project']}",
     )  # fmt: skip
-    assert sorted(listed.split()) == ["default", "model-server", "sample_rw"]
-    info = _container(sandbox["project"], "sample_rw")
-    hc = info["HostConfig"]
-    assert hc["CapDrop"] == ["ALL"]
-    assert {c.removeprefix("CAP_") for c in hc["CapAdd"]} == {"CHOWN", "DAC_OVERRIDE", "FOWNER"}
-    assert hc["NetworkMode"] == "none" and hc["ReadonlyRootfs"] is True
-    assert info["Config"]["Labels"]["scheming-evals.holder"] == "default,model-server"
-    r = sandbox["exec"]("stat", "-c", "%U %a", "/home/agent", "/home/agent/.bashrc", "/tmp")
-    assert r.stdout.split("\n")[:3] == ["agent 755", "agent 644", "root 1777"], r.stdout
+    assert sorted(listed.split()) == ["default", "model-server"]
+    mounts = sandbox["exec"]("cat", "/proc/self/mounts").stdout.splitlines()
+    tmpfs = {line.split()[1]: line.split()[3] for line in mounts if line.split()[2] == "tmpfs"}
+    for d in ("/home/agent", "/tmp", "/var/tmp"):
+        assert "size=524288k" in tmpfs[d] and "nosuid" in tmpfs[d] and "nodev" in tmpfs[d], d
+        assert "noexec" not in tmpfs[d], d  # the agent runs what it writes, as anywhere
+    assert "/var/log" not in tmpfs and "/srv" not in tmpfs  # the image's, read-only: root's
+    r = sandbox["exec"]("stat", "-c", "%U %a", "/home/agent", "/tmp", "/var/tmp")
+    assert r.stdout.split("\n")[:3] == ["agent 755", "root 1777", "root 1777"], r.stdout
+    # (compose alone: the home's image content is copied in by `scheming-docker` at a sample's
+    # start, tests/sandbox/test_exec_semantics.py)
     r = sandbox["exec_in"]("model-server", "stat", "-c", "%U %a %n", "/var/log", "/var/log/sink")
     assert r.stdout.split("\n")[:2] == ["root 1777 /var/log", "sink 750 /var/log/sink"], r.stdout
     r = sandbox["exec_in"]("model-server", "ls", "/var/log/sink")
@@ -326,9 +330,11 @@ def test_disk_is_limited_and_off_the_host(sandbox: dict, service: str) -> None:
         full = [line for line in r.stdout.splitlines() if line.startswith("full")]
         assert full and full[0].split()[1] == "ENOSPC", r.stdout + r.stderr
         assert int(full[0].split()[2]) <= limit
-        # home shares the same budget
-        r2 = sandbox["exec_in"](service, "sh", "-c", "echo x > /var/tmp/more || echo nospace")
-        assert "nospace" in r2.stdout or "No space" in r2.stderr
+        # every writable directory has a budget of its own, of the same size (and all of them
+        # together are bounded by the memory limit: tmpfs pages are charged to the container)
+        home = "/home/agent" if service == "default" else "/home"
+        sizes = sandbox["exec_in"](service, "df", "-B1", "--output=size", "/var/tmp", home)
+        assert sizes.stdout.split()[1:] == [str(limit), str(limit)], sizes.stdout
         # nothing of it landed on the host's disk
         assert during - before < 64 * 2**20, (before, during)
     finally:

@@ -6,7 +6,13 @@ import pytest
 import yaml
 
 from evals.sandbox import LABEL, compose_config, write_compose
-from evals.sandbox._compose import HOLDER, HOLDER_SUFFIX, OPEN_DIRS, WRITABLE, writable_dirs
+from evals.sandbox._compose import (
+    HOLDER_SUFFIX,
+    RENDERED_KEY,
+    SEED_KEY,
+    WRITABLE,
+    writable_dirs,
+)
 from evals.scenario import ScenarioError, load_scenario
 
 
@@ -22,10 +28,11 @@ def _with_sidecar(scenario_copy: Path, extra: str = "") -> Path:
 
 def test_compose_is_closed_by_default(scenario_copy: Path) -> None:
     cfg = compose_config(load_scenario(_with_sidecar(scenario_copy)))
-    # one holder for the sample: a built-in sidecar image needs nothing seeded from it
-    assert set(cfg["services"]) == {"default", "model-server", HOLDER}
-    for name, svc in cfg["services"].items():
-        assert svc["cap_drop"] == ["ALL"]
+    # no holder: built-in images' writable directories are tmpfs mounts of their own
+    assert set(cfg["services"]) == {"default", "model-server"}
+    assert cfg[RENDERED_KEY] is True
+    for svc in cfg["services"].values():
+        assert svc["cap_drop"] == ["ALL"] and "cap_add" not in svc
         assert "no-new-privileges:true" in svc["security_opt"]
         assert svc["init"] is True and svc["x-local"] is True
         assert svc["pids_limit"] > 0 and svc["mem_limit"] and svc["cpus"] > 0
@@ -33,27 +40,23 @@ def test_compose_is_closed_by_default(scenario_copy: Path) -> None:
         assert svc["labels"][LABEL] == "1"
         assert "privileged" not in svc and "ports" not in svc
         assert not any("KEY" in k for k in svc.get("environment", {}))
-        for vol in svc["volumes"]:  # only the sample's own tmpfs volumes, never a host path
-            source = vol["source"] if isinstance(vol, dict) else vol.split(":")[0]
-            assert source in cfg["volumes"], vol
-        if name.endswith(HOLDER_SUFFIX):
-            assert svc["network_mode"] == "none"
-            assert set(svc["cap_add"]) == {"CHOWN", "DAC_OVERRIDE", "FOWNER"}
-        else:
-            assert "cap_add" not in svc
-            assert svc["depends_on"] == {HOLDER: {"condition": "service_healthy"}}
-            assert [v["target"] for v in svc["volumes"]] == list(WRITABLE)
-    assert cfg["services"]["default"]["user"] == "agent"
+        assert "volumes" not in svc and "depends_on" not in svc  # no mount of anything else
+        assert svc["tmpfs"][0] == "/run:size=16m,mode=0755"
+    default, sidecar = cfg["services"]["default"], cfg["services"]["model-server"]
+    assert default["tmpfs"][1:] == [
+        "/home/agent:size=512m,mode=0755,uid=1000,gid=1000,exec",
+        "/tmp:size=512m,mode=1777,exec",
+        "/var/tmp:size=512m,mode=1777,exec",
+    ]
+    assert default[SEED_KEY] == ["/home/agent"]  # its image's content, copied in at the start
+    assert [t.split(":")[0] for t in sidecar["tmpfs"][1:]] == list(WRITABLE)
+    assert SEED_KEY not in sidecar
+    assert default["user"] == "agent"
     [net] = cfg["networks"].values()
     assert net["internal"] is True and net["labels"][LABEL] == "1"
     assert net["driver_opts"]["com.docker.network.bridge.inhibit_ipv4"] == "true"
-    # the only mounts are the sample's tmpfs volumes (why inspect's host-mount guard is off)
-    assert cfg["x-inspect_docker_sandbox"] == {"unsafe_allow_writable_host_mounts": True}
-    for vol in cfg["volumes"].values():
-        assert set(vol) == {"driver_opts", "labels"}
-        assert vol["driver_opts"]["type"] == vol["driver_opts"]["device"] == "tmpfs"
-        assert "size=512m" in vol["driver_opts"]["o"]
-        assert vol["labels"][LABEL] == "1"
+    # no volume at all, so inspect's host-mount guard stays on
+    assert "volumes" not in cfg and "x-inspect_docker_sandbox" not in cfg
 
 
 def test_limits_come_from_the_scenario(scenario_copy: Path) -> None:
@@ -62,7 +65,7 @@ def test_limits_come_from_the_scenario(scenario_copy: Path) -> None:
     for name in ("default", "model-server"):
         svc = cfg["services"][name]
         assert (svc["mem_limit"], svc["cpus"], svc["pids_limit"]) == ("2g", 0.5, 100)
-    assert all("size=64m" in v["driver_opts"]["o"] for v in cfg["volumes"].values())
+        assert all(":size=64m," in t for t in svc["tmpfs"][1:])
 
 
 @pytest.mark.parametrize(
@@ -90,14 +93,18 @@ def test_limits_are_bounded(scenario_copy: Path, line: str, message: str) -> Non
 
 def test_planted_files_outside_the_writable_dirs_get_their_top_dir(scenario_copy: Path) -> None:
     s = load_scenario(scenario_copy)
-    assert writable_dirs(s, "default") == list(WRITABLE)
+    agent = ["/home/agent", "/tmp", "/var/tmp"]
+    assert writable_dirs(s, "default") == agent
     text = scenario_copy.read_text().replace(
         "  files:\n", "  files:\n    /opt/app/settings.txt: files/README.md\n", 1
     )
     scenario_copy.write_text(text)
     s = load_scenario(scenario_copy)
-    assert writable_dirs(s, "default") == [*WRITABLE, "/opt"]
+    assert writable_dirs(s, "default") == [*agent, "/opt"]
     assert writable_dirs(s, "model-server") == list(WRITABLE)
+    # the agent's user plants it: the top directory is the agent's
+    [opt] = [t for t in compose_config(s)["services"]["default"]["tmpfs"] if t.startswith("/opt")]
+    assert opt == "/opt:size=512m,mode=0755,uid=1000,gid=1000,exec"
 
 
 def test_compose_file_is_stable_and_parseable(scenario_copy: Path, tmp_path: Path) -> None:
@@ -108,24 +115,39 @@ def test_compose_file_is_stable_and_parseable(scenario_copy: Path, tmp_path: Pat
     )
 
 
-def test_one_holder_seeds_the_agent_and_opens_the_sidecars_top_directories(
-    scenario_copy: Path,
-) -> None:
-    cfg = compose_config(load_scenario(_with_sidecar(scenario_copy)))
-    holder = cfg["services"][HOLDER]
-    assert holder["image"] == cfg["services"]["default"]["image"]
-    assert holder["volumes"] == ["rw-default:/rw", "rw-model-server:/rw-model-server"]
-    assert holder["labels"]["scheming-evals.holder"] == "default,model-server"
-    script = holder["entrypoint"][-1]
-    assert "cp -a /home/. /rw/home/" in script  # the agent's from its image
-    assert "/rw-model-server/home/" not in script.replace("mkdir -p /rw-model-server/home", "")
-    assert "chmod 1777 " + " ".join(f"/rw-model-server{d}" for d in OPEN_DIRS) in script
-    assert script.index("touch /rw/.ready") > script.index("chmod 1777 /rw-model-server")
+def test_a_packs_own_image_keeps_a_holder_seeded_from_it(scenario_copy: Path) -> None:
+    """A pack's own image may hold what its server needs in those directories: its service's
+    writable area is a tmpfs volume that a holder (`<service>_rw`) seeds from that image."""
+    s = load_scenario(_with_sidecar(scenario_copy))
+    sidecar = s.sandbox.services["model-server"].model_copy(update={"image": "acme/sink"})
+    s = s.model_copy(
+        update={"sandbox": s.sandbox.model_copy(update={"services": {"model-server": sidecar}})}
+    )
+    cfg = compose_config(s)
+    holder = cfg["services"]["model-server" + HOLDER_SUFFIX]
+    svc = cfg["services"]["model-server"]
+    assert holder["image"] == svc["image"]
+    assert holder["volumes"] == ["rw-model-server:/rw"]
+    assert holder["labels"]["scheming-evals.holder"] == "model-server"
+    assert holder["network_mode"] == "none"
+    assert set(holder["cap_add"]) == {"CHOWN", "DAC_OVERRIDE", "FOWNER"}
+    assert "cp -a /var/log/. /rw/var/log/" in holder["entrypoint"][-1]
+    assert svc["depends_on"] == {"model-server" + HOLDER_SUFFIX: {"condition": "service_healthy"}}
+    assert [v["target"] for v in svc["volumes"]] == list(WRITABLE)
+    assert svc["tmpfs"] == ["/run:size=16m,mode=0755"]
+    # the only mounts are the sample's tmpfs volumes (why inspect's host-mount guard is off)
+    assert cfg["x-inspect_docker_sandbox"] == {"unsafe_allow_writable_host_mounts": True}
+    [vol] = cfg["volumes"].values()
+    assert set(vol) == {"driver_opts", "labels"}
+    assert vol["driver_opts"]["type"] == vol["driver_opts"]["device"] == "tmpfs"
+    assert "size=512m" in vol["driver_opts"]["o"] and vol["labels"][LABEL] == "1"
+    # the agent's (built-in) keeps its tmpfs mounts
+    assert "volumes" not in cfg["services"]["default"]
 
 
 def test_a_sample_without_sidecars_has_no_network_at_all(scenario_copy: Path) -> None:
     cfg = compose_config(load_scenario(scenario_copy))
-    assert set(cfg["services"]) == {"default", HOLDER}
+    assert set(cfg["services"]) == {"default"}
     assert "networks" not in cfg
     for svc in cfg["services"].values():
         assert svc["network_mode"] == "none" and "networks" not in svc

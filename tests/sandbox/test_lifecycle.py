@@ -32,6 +32,7 @@ from evals.sandbox import (
     use_k8s,
     write_compose,
 )
+from evals.sandbox._compose import RENDERED_KEY
 from evals.sandbox._docker_exec import reported_pid
 from evals.scenario import load_scenarios, scenario_samples
 from evals.tasks import with_plans
@@ -59,6 +60,7 @@ def _compose(tmp: Path, token: str, extra: dict[str, Any]) -> str:
     config = {
         # as `compose_config` renders them: read as it is, not through `compose config`
         "x-inspect_docker_sandbox": {"unsafe_allow_writable_host_mounts": True},
+        RENDERED_KEY: True,
         "services": services,
         "networks": {"net": {"internal": True, "labels": labels}},
         "volumes": {"scratch": {"labels": labels}},

@@ -64,7 +64,12 @@ def _stat_planted() -> Solver:
             parts = target.strip("/").split("/")
             paths.update("/" + "/".join(parts[:i]) for i in range(1, len(parts) + 1))
         ordered = sorted(paths)
-        script = 'for p in "$@"; do stat -c "%n %U:%G %a %F %s" "$p"; done'
+        # a directory's size is left out: on tmpfs it counts its entries, and the agent's home
+        # holds its image's files too where `scheming-docker` copied them in
+        script = (
+            'for p in "$@"; do if [ -d "$p" ]; then stat -c "%n %U:%G %a %F" "$p";'
+            ' else stat -c "%n %U:%G %a %F %s" "$p"; fi; done'
+        )
         files = sorted(state.metadata["planted"])
         result = await sandbox().exec(["sh", "-c", script, "sh", *ordered], user="root", timeout=60)
         # as the agent: root has no DAC_OVERRIDE in these containers (0600 files of the agent)
