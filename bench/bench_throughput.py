@@ -9,7 +9,7 @@ figure is set against a floor measured in the same run, interleaved with the thi
 
 What it measures:
 - floor: a bare `docker compose up -d --wait` + `down` of the scenario's services (same images
-  and commands, one internal network; no limits, no writable-area holders), interleaved with
+  and commands, one internal network; no limits, no tmpfs mounts, no holders), interleaved with
   the scenario's own compose file (what a sample's sandbox really is) `--repeat` times;
 - overhead: `--repeat` samples one at a time; a sample's sandbox life is read from docker's
   events (its network's create to destroy), and its overhead is that life minus the time the
@@ -80,7 +80,7 @@ def _bare_compose(config: dict[str, Any]) -> dict[str, Any]:
     services = {}
     for name, svc in config["services"].items():
         if "_rw" in name:
-            continue  # the writable-area holders are what the floor leaves out
+            continue  # a pack image's writable-area holder: what the floor leaves out
         bare = {"image": svc["image"], "init": True, "networks": ["net"]}
         if "command" in svc:
             bare["command"] = svc["command"]

@@ -26,7 +26,8 @@ from evals._state import sample_meta
 from evals.agent._proc import container_rows
 from evals.detectors.persistence import MAX_RECORD_TEXT, EventRecord
 from evals.detectors.processes import EXEC, HOST, SAMPLER, SAMPLER_EVERY, ProcessTrace
-from evals.sandbox._host import container_pid, pid_is_container, sandbox_container
+from evals.sandbox._docker_exec import sandbox_container
+from evals.sandbox._host import container_pid, pid_is_container
 from evals.scenario import Scenario
 
 EVENT_KEY = "event"

@@ -292,7 +292,7 @@ async def host_file(env: SandboxEnvironment, path: str, cap: int) -> dict[str, A
     record with its whole `text` (at most `cap` bytes); None wherever only the exec path can
     answer as before (no host view, a symlink, anything not a regular UTF-8 file of at most
     `cap` bytes, a read that did not finish)."""
-    from evals.sandbox._host import sandbox_container  # see host_snapshot
+    from evals.sandbox._docker_exec import sandbox_container  # see host_snapshot
 
     container = sandbox_container(env)
     if container is None:
@@ -316,7 +316,7 @@ async def snapshot(paths: list[str], user: str = "agent") -> dict[str, dict[str,
     user for a file root may not open; see the module's docstring for the two paths)."""
     if not paths:
         return {}
-    from evals.sandbox._host import sandbox_container  # see host_snapshot
+    from evals.sandbox._docker_exec import sandbox_container  # see host_snapshot
 
     env = sandbox()
 

@@ -40,7 +40,14 @@ from typing import Any
 import yaml
 
 from evals.sandbox._images import image_tag, image_uid
-from evals.sandbox._labels import HOLDER_LABEL, LABEL, RUN_ID_ENV, RUN_LABEL
+from evals.sandbox._labels import (
+    HOLDER_LABEL,
+    LABEL,
+    RENDERED_KEY,
+    RUN_ID_ENV,
+    RUN_LABEL,
+    SEED_KEY,
+)
 from evals.scenario import Scenario, image_key
 
 NETWORK = "scenario-net"
@@ -121,12 +128,6 @@ OPEN_DIRS = ("/tmp", "/var/tmp", "/var/log", "/srv")
 """A sidecar's writable directories that start world-writable and sticky (its server makes
 its own directories in them: `own_dir` in sandboxes/images/sidecar-base/sidecar.py)."""
 AGENT_TMP = ("/tmp", "/var/tmp")
-RENDERED_KEY = "x-scheming-rendered"
-"""Top-level key of a compose file `compose_config` rendered: `scheming-docker` reads its
-services as they are (no `compose config`)."""
-SEED_KEY = "x-scheming-seed"
-"""On the agent's service: the directories whose image content `scheming-docker` copies in at
-the sample's start (the home, as the agent's user; see evals/sandbox/_docker_exec.py)."""
 
 
 def _holder(

@@ -60,7 +60,6 @@ import os
 import re
 import shlex
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from logging import getLogger
 from pathlib import Path, PurePosixPath
@@ -109,9 +108,8 @@ from inspect_ai.util._sandbox.docker.util import ComposeProject, task_project_na
 from inspect_ai.util._sandbox.environment import RootAccess
 from typing_extensions import override
 
-from evals.sandbox._compose import RENDERED_KEY, SEED_KEY
-from evals.sandbox._labels import HOLDER_LABEL, LABEL
-from evals.sandbox._lru import remember
+from evals.sandbox._host import TooLarge, container_pid, host_read, report_pid
+from evals.sandbox._labels import HOLDER_LABEL, LABEL, RENDERED_KEY, SEED_KEY
 
 logger = getLogger(__name__)
 
@@ -175,17 +173,6 @@ class _Container:
     root_caps: str = ""
     """Why root in it cannot switch users, from its capability settings (`docker inspect`'s
     HostConfig); empty when it may (or the settings were not read): then inspect probes."""
-
-
-_reported: OrderedDict[str, int] = OrderedDict()
-
-
-def reported_pid(container_id: str) -> int | None:
-    """The host pid of a container's init as the `docker inspect` of its sample_init reported
-    it (`evals.sandbox._host.container_pid` validates it before use, as any pid), so the host
-    view needs no `docker inspect` of its own; None for a container this process did not
-    start."""
-    return _reported.get(container_id)
 
 
 @sandboxenv(name=SANDBOX)
@@ -323,8 +310,6 @@ class SchemingDockerSandbox(DockerSandboxEnvironment):
         return data.decode("utf-8") if text else data
 
     async def _host_read(self, path: str, original: str) -> bytes | None:
-        from evals.sandbox._host import TooLarge, container_pid, host_read
-
         if await container_pid(self._container) is None:
             return None
         try:
@@ -544,7 +529,7 @@ async def _environments(
             # read from the settings it follows from: inspect then runs no probe
             environments[name]._root_access = RootAccess("unusable", c.root_caps)
         if c.pid > 0:
-            remember(_reported, c.id, c.pid)
+            report_pid(c.id, c.pid)
         if services[name].get("x-default", False):
             default = name
     default = default or "default"
@@ -750,3 +735,15 @@ async def _down(project: ComposeProject) -> None:
     running = cleanup_state().running_projects
     if project in running:
         running.remove(project)
+
+
+def sandbox_container(env: SandboxEnvironment) -> str | None:
+    """The container id behind a `scheming-docker` sandbox (`sandbox()` gives it wrapped in
+    inspect's event proxy: `as_type` unwraps it); None for any other kind (k8s, inspect's own
+    docker sandbox), which keeps its exec path."""
+    try:
+        ours = env.as_type(SchemingDockerSandbox)
+    except TypeError:
+        return None
+    container = getattr(ours, "_container", None)
+    return container if isinstance(container, str) else None

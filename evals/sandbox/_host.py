@@ -22,9 +22,8 @@ import stat
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from inspect_ai.util import SandboxEnvironment, subprocess
+from inspect_ai.util import subprocess
 
-from evals.sandbox._docker_exec import SchemingDockerSandbox, reported_pid
 from evals.sandbox._lru import remember
 
 __all__ = [
@@ -35,7 +34,8 @@ __all__ = [
     "open_view",
     "pid_is_container",
     "read_whole",
-    "sandbox_container",
+    "report_pid",
+    "reported_pid",
 ]
 
 _ID = re.compile(r"^[0-9a-f]{12,64}$")
@@ -54,6 +54,21 @@ _known: OrderedDict[str, _Known] = OrderedDict()
 _refused: OrderedDict[str, None] = OrderedDict()
 """Container ids whose pid was read but is not a local process of theirs (a remote engine):
 not asked again."""
+
+
+_reported: OrderedDict[str, int] = OrderedDict()
+
+
+def report_pid(container_id: str, pid: int) -> None:
+    """Keep the host pid of a container's init as its sample_init's `docker inspect` saw it."""
+    remember(_reported, container_id, pid)
+
+
+def reported_pid(container_id: str) -> int | None:
+    """The host pid `report_pid` kept for a container (`container_pid` validates it before
+    use, as any pid), so the host view needs no `docker inspect` of its own; None for a
+    container this process did not start."""
+    return _reported.get(container_id)
 
 
 def _host_view_possible() -> bool:
@@ -168,18 +183,6 @@ async def container_pid(container_id: str) -> int | None:
         return None
     remember(_known, container_id, _Known(pid=pid, mnt_ns=mnt_ns))
     return pid
-
-
-def sandbox_container(env: SandboxEnvironment) -> str | None:
-    """The container id behind a `scheming-docker` sandbox (`sandbox()` gives it wrapped in
-    inspect's event proxy: `as_type` unwraps it); None for any other kind (k8s, inspect's own
-    docker sandbox), which keeps its exec path."""
-    try:
-        ours = env.as_type(SchemingDockerSandbox)
-    except TypeError:
-        return None
-    container = getattr(ours, "_container", None)
-    return container if isinstance(container, str) else None
 
 
 class HostView:

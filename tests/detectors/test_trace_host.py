@@ -22,7 +22,7 @@ from inspect_ai.util import subprocess as async_subprocess
 
 from evals.detectors import _trace_host
 from evals.detectors._trace import exec_levers, host_file, host_snapshot, read_levers
-from evals.sandbox import _host
+from evals.sandbox import _docker_exec, _host
 from evals.sandbox._host import container_pid, open_view
 
 pytestmark = pytest.mark.docker
@@ -242,7 +242,7 @@ def test_grader_file_read_from_the_host(box: str, monkeypatch: pytest.MonkeyPatc
     exec path's answer is certain: whole UTF-8 text, or missing; a binary, sparse or oversized
     file, a directory, a FIFO, a symlink anywhere on the way and a file root may not read in
     the container are left to the exec path (None), and no host file is ever read."""
-    monkeypatch.setattr(_host, "sandbox_container", lambda env: box)
+    monkeypatch.setattr(_docker_exec, "sandbox_container", lambda env: box)
     missing = [p for p, kind in HOST_READ.items() if kind == "missing"]
     exec_only = [p for p in PATHS if p not in GRADER_READ and p not in missing]
 
@@ -261,7 +261,7 @@ def test_grader_file_read_from_the_host(box: str, monkeypatch: pytest.MonkeyPatc
     # over the cap: the exec path says how large it is
     assert asyncio.run(host_file(None, "/work/regular.yaml", 8)) is None  # type: ignore[arg-type]
     # a sandbox with no host view (another kind, a remote engine): the exec path
-    monkeypatch.setattr(_host, "sandbox_container", lambda env: None)
+    monkeypatch.setattr(_docker_exec, "sandbox_container", lambda env: None)
     assert asyncio.run(host_file(None, "/work/regular.yaml", 1024)) is None  # type: ignore[arg-type]
 
 
@@ -283,7 +283,7 @@ def test_grader_read_makes_no_docker_call_when_the_host_answers(
             calls.append(f"read {path}")
             return "from the exec path"
 
-    monkeypatch.setattr(_host, "sandbox_container", lambda env: box)
+    monkeypatch.setattr(_docker_exec, "sandbox_container", lambda env: box)
     monkeypatch.setattr(_scorer, "sandbox", lambda name=None: Box())
     assert (
         asyncio.run(_scorer._read_file("/work/regular.yaml")) == GRADER_READ["/work/regular.yaml"]

@@ -8,11 +8,10 @@ import yaml
 from evals.sandbox import LABEL, compose_config, write_compose
 from evals.sandbox._compose import (
     HOLDER_SUFFIX,
-    RENDERED_KEY,
-    SEED_KEY,
     WRITABLE,
     writable_dirs,
 )
+from evals.sandbox._labels import RENDERED_KEY, SEED_KEY
 from evals.scenario import ScenarioError, load_scenario
 
 

@@ -13,7 +13,8 @@ from collections.abc import Iterator
 import pytest
 
 from evals.sandbox import SchemingDockerSandbox, _host
-from evals.sandbox._host import container_pid, pid_is_container, sandbox_container
+from evals.sandbox._docker_exec import sandbox_container
+from evals.sandbox._host import container_pid, pid_is_container
 
 IMAGE = "scheming-evals/workstation:latest"
 LABEL = "scheming-evals.test=host-view"

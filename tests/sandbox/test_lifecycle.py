@@ -32,8 +32,8 @@ from evals.sandbox import (
     use_k8s,
     write_compose,
 )
-from evals.sandbox._compose import RENDERED_KEY
-from evals.sandbox._docker_exec import reported_pid
+from evals.sandbox._host import reported_pid
+from evals.sandbox._labels import RENDERED_KEY
 from evals.scenario import load_scenarios, scenario_samples
 from evals.tasks import with_plans
 from tests.sandbox.test_planting import _stat_planted
