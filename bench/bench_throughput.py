@@ -299,6 +299,7 @@ def _overhead(args: argparse.Namespace, scenario: Any) -> tuple[float, float]:
           f"({statistics.median(turns):g} model turns = {wait:.0f} s waiting)")  # fmt: skip
     print(f"overhead  life - model wait           median {ov:6.2f} s  ratio to floor "
           f"{ov / f:.2f} (target <= 1.5)  (load {_load():.1f})")  # fmt: skip
+    print("          each sample: " + ", ".join(f"{o:.2f}" for o in overhead))
     return f, wait
 
 
