@@ -41,6 +41,11 @@ fewer, cheaper calls:
 - **root access**: where a container's capabilities settle it (every one dropped, neither
   CAP_SETUID nor CAP_SETGID added), the verdict inspect's root probe would reach is recorded
   from `docker inspect` and inspect runs no probe exec.
+- **sidecars listening before the agent acts**: after the setup exec, each sidecar is waited
+  for until it listens on every TCP port its image EXPOSEs (its sockets read from the host,
+  else from inside it), at most `READY_TIMEOUT` s; one that never does errors the sample. A
+  sidecar's server starts a moment after its container, and the agent's first command could
+  reach it first (a refused connection: measured, two reference replays in a full suite).
 - **read_file**: the writable directories are tmpfs mounts of the container's own, which `docker
   compose cp` does not see. A file is read through the host's view of the container
   (`/proc/<pid>/root`, every path component opened without following a symlink; as `docker
@@ -170,6 +175,8 @@ class _Container:
     """`NetworkSettings.Ports` as docker reported it (JSON text)."""
     holder: bool = False
     """A writable-area holder (`scheming-evals.holder` label): started and checked, no sandbox."""
+    exposed: tuple[int, ...] = ()
+    """The TCP ports its image EXPOSEs: a sidecar is ready when it listens on all of them."""
     root_caps: str = ""
     """Why root in it cannot switch users, from its capability settings (`docker inspect`'s
     HostConfig); empty when it may (or the settings were not read): then inspect probes."""
@@ -210,6 +217,10 @@ class SchemingDockerSandbox(DockerSandboxEnvironment):
             setup = seed + str(metadata.get(SETUP_KEY) or "")
             if setup:
                 await _run_setup(default, setup)
+            # the agent's first act must not race a sidecar's start (a refused connection)
+            for env in list(environments.values())[1:]:
+                ours = env.as_type(cls)
+                await _listening(ours, containers[ours._service].exposed)
         except BaseException:
             await _down(project)
             raise
@@ -617,6 +628,7 @@ async def _inspect(project: str, containers: list[str]) -> dict[str, _Container]
                 exit_code=int(state.get("ExitCode") or 0),
                 working_dir=str(record["Config"].get("WorkingDir") or ""),
                 pid=int(state.get("Pid") or 0),
+                exposed=_exposed(record["Config"].get("ExposedPorts")),
                 ports=json.dumps((record.get("NetworkSettings") or {}).get("Ports")),
                 holder=HOLDER_LABEL in labels,
                 root_caps=_no_user_switch(record.get("HostConfig") or {}),
@@ -696,6 +708,73 @@ async def _seed(spec: dict[str, Any]) -> str:
             f"set -e; printf '%s' '{archive}' | base64 -d | tar -x -p --no-same-owner -C / -f -\n"
         )
     return _seeds[key]
+
+
+READY_TIMEOUT = 60
+"""Seconds a sidecar has, after its container started, to listen on every port it exposes."""
+
+
+def _exposed(ports: Any) -> tuple[int, ...]:
+    """The TCP port numbers of `Config.ExposedPorts` ({"8080/tcp": {}, ...})."""
+    if not isinstance(ports, dict):
+        return ()
+    out = set()
+    for key in ports:
+        number, _, proto = str(key).partition("/")
+        if proto in ("", "tcp") and number.isdigit():
+            out.add(int(number))
+    return tuple(sorted(out))
+
+
+_LISTEN = "0A"
+_NET_TABLES = ("/proc/net/tcp", "/proc/net/tcp6")
+
+
+def listening_ports(tables: str) -> set[int]:
+    """The ports in LISTEN state in /proc/net/tcp and tcp6 rows (`sl local rem st ...`, the
+    local address `hex-ip:hex-port`)."""
+    out = set()
+    for line in tables.splitlines():
+        fields = line.split()
+        if len(fields) > 3 and fields[3] == _LISTEN and ":" in fields[1]:
+            try:
+                out.add(int(fields[1].rsplit(":", 1)[1], 16))
+            except ValueError:
+                continue
+    return out
+
+
+async def _listening(env: SchemingDockerSandbox, ports: tuple[int, ...]) -> None:
+    """Wait until the service listens on every port in `ports`: its sockets read from the
+    host (`/proc/<pid>/net/tcp{,6}` of its init, in the container's network namespace) every
+    50 ms, else from inside it (`cat`) every 250 ms. Raises after `READY_TIMEOUT` s, naming the
+    service and the ports it did not open (the sample errors: a sidecar that never came up is
+    the harness's failure, not the agent's)."""
+    if not ports:
+        return
+    deadline = time.monotonic() + READY_TIMEOUT
+    seen: set[int] = set()
+    while True:
+        pid = await container_pid(env._container)
+        if pid is not None:
+            try:
+                text = "".join(Path(f"/proc/{pid}/net/{t}").read_text() for t in ("tcp", "tcp6"))
+            except OSError:
+                text = ""
+            wait = 0.05
+        else:
+            result = await env.exec(["cat", *_NET_TABLES], timeout=_PROBE_TIMEOUT)
+            text, wait = result.stdout, 0.25
+        seen = listening_ports(text)
+        if seen >= set(ports):
+            return
+        if time.monotonic() > deadline:
+            missing = ", ".join(str(p) for p in sorted(set(ports) - seen))
+            raise RuntimeError(
+                f"Service '{env._service}' is not listening on port(s) {missing} "
+                f"{READY_TIMEOUT} s after it started"
+            )
+        await asyncio.sleep(wait)
 
 
 async def _run_setup(environment: SandboxEnvironment, script: str) -> None:

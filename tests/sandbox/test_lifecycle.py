@@ -330,3 +330,59 @@ def test_root_access_is_recorded_only_where_the_capabilities_settle_it(
     from evals.sandbox._docker_exec import _no_user_switch
 
     assert bool(_no_user_switch(host_config)) is unusable
+
+
+def test_listening_ports_are_read_from_the_kernels_tables() -> None:
+    from evals.sandbox._docker_exec import listening_ports
+
+    tables = (
+        "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid\n"
+        "   0: 00000000:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000   997\n"
+        "   1: 0100007F:0050 0100007F:A1B2 01 00000000:00000000 00:00000000 00000000   997\n"
+        "  sl  local_address                         remote_address                        st\n"
+        "   0: 00000000000000000000000000000000:0019 00000000000000000000000000000000:0000 0A\n"
+        "   1: garbage\n"
+    )
+    assert listening_ports(tables) == {8080, 25}  # 80 is an established connection, not LISTEN
+
+
+@solver
+def _first_connect() -> Solver:
+    async def solve(state: TaskState, generate: Generate) -> TaskState:
+        probe = (
+            "import socket; s = socket.create_connection(('late', 8080), timeout=5); print('ok')"
+        )
+        state.metadata["first"] = (await sandbox().exec(["python3", "-c", probe])).stdout
+        return state
+
+    return solve
+
+
+@pytest.mark.docker
+def test_a_sidecar_is_listening_before_the_agent_acts(
+    docker_ready: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sidecar whose server opens its port 2 s after its container starts is listening on
+    every port it exposes when the agent's first command runs; one that never listens errors
+    the sample, naming it and the port."""
+    from evals.sandbox import _docker_exec
+
+    monkeypatch.setattr(_docker_exec, "READY_TIMEOUT", 4)
+    token = uuid.uuid4().hex[:12]
+    server = ["sh", "-c", "sleep 2; exec python3 -m http.server 8080 --bind 0.0.0.0"]
+    late = _compose(tmp_path, token, {"late": {"command": server, "expose": ["8080"]}})
+    never = _compose(
+        tmp_path, token + "n", {"late": {"command": ["sleep", "infinity"], "expose": ["8080"]}}
+    )
+    samples = [
+        Sample(id="late", input="x", sandbox=SandboxEnvironmentSpec(SANDBOX, late)),
+        Sample(id="never", input="x", sandbox=SandboxEnvironmentSpec(SANDBOX, never)),
+    ]
+    log = _eval(samples, _first_connect(), tmp_path / "logs")
+    by_id = {str(s.id): s for s in log.samples or []}
+    assert by_id["late"].error is None, by_id["late"].error
+    assert by_id["late"].metadata["first"] == "ok\n"
+    error = by_id["never"].error.message if by_id["never"].error else ""
+    assert "Service 'late' is not listening on port(s) 8080 4 s after it started" in error, error
+    for label in (f"{TOKEN}={token}", f"{TOKEN}={token}n"):
+        assert _left(label) == {"containers": [], "networks": [], "volumes": []}, label
