@@ -114,7 +114,14 @@ from inspect_ai.util._sandbox.environment import RootAccess
 from typing_extensions import override
 
 from evals.sandbox._host import TooLarge, container_pid, host_read, report_pid
-from evals.sandbox._labels import HOLDER_LABEL, LABEL, RENDERED_KEY, SEED_KEY
+from evals.sandbox._labels import (
+    HOLDER_LABEL,
+    LABEL,
+    RENDERED_KEY,
+    RUN_ID_ENV,
+    RUN_LABEL,
+    SEED_KEY,
+)
 
 logger = getLogger(__name__)
 
@@ -694,6 +701,8 @@ async def _seed(spec: dict[str, Any]) -> str:
         result = await subprocess(
             [
                 *("docker", "run", "--rm", "--network", "none", "--label", f"{LABEL}=1"),
+                # the run's label too: a run killed while this one ran removes it on re-run
+                *("--label", f"{RUN_LABEL}={os.environ.get(RUN_ID_ENV) or 'adhoc'}"),
                 *("--user", "0", "--entrypoint", "tar", image, "-C", "/", "-c", "-f", "-"),
                 *(d.lstrip("/") for d in key[1]),
             ],
