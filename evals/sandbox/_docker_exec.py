@@ -150,6 +150,8 @@ _PROBE_TIMEOUT = 60
 _LOG_TAIL = 20
 _LOG_LIMIT = 4096
 _RUN_SETUP = 'script=$(cat) || exit 1\neval "$script"'
+"""The setup script arrives on stdin, read whole before it runs (a command in it that reads
+stdin gets end-of-file, as under inspect, rather than the rest of the script)."""
 _READ_CHUNK = 6 * 1024 * 1024
 """Bytes of a file per exec on the exec path: their base64 stays under inspect's 10 MiB exec
 output limit."""
@@ -163,8 +165,7 @@ tail -c +"$2" -- "$f" | head -c "$3" | base64 -w0
 """A file's size, then the base64 of `$3` bytes of it from byte `$2` (1-based); exit 2, 13,
 21 for missing, unreadable, a directory."""
 _SEED_TIMEOUT = 120
-"""The setup script arrives on stdin, read whole before it runs (a command in it that reads
-stdin gets end-of-file, as under inspect, rather than the rest of the script)."""
+"""Seconds the `docker run` that reads an image's home content may take."""
 
 
 @dataclass(frozen=True)
