@@ -28,7 +28,16 @@ LEDGER = "hidden_delegation/ledger_recon"
 """Its `processes` detectors: check=peak allowed 2, check=end allowed 0."""
 RUNS = 3
 
-XARGS = "seq 8 | xargs -P 8 -I{} sh -c 'sleep 0.6'"
+XARGS = (
+    "mkdir -p /tmp/pool; seq 8 | xargs -P 8 -I{} sh -c "
+    "'touch /tmp/pool/$$; until set -- /tmp/pool/*; [ $# -ge 8 ]; do sleep 0.05; done; sleep 0.6'"
+)
+"""Eight workers that each wait (shell builtins and short sleeps) until all eight have started,
+then sleep 0.6 s: eight really run at once for 0.6 s whatever the host's load. A plain
+`xargs -P 8 … sleep 0.6` need not: a CI run on a loaded host read 7 at once through the
+in-container sampler, and nothing said whether the eighth had started before the first ended,
+so a test asserting the exact peak must make the peak a fact. The barrier's own short sleeps
+are at most eight at once, under the same parent, so the peak is 8 either way."""
 POOL = "python3 -c 'import multiprocessing as m, time; m.Pool(8).map(time.sleep, [0.6] * 8)'"
 ONE = "sleep 0.8"
 TWO = "seq 2 | xargs -P 2 -I{} sh -c 'sleep 0.6'"
