@@ -288,7 +288,8 @@ def _overhead(args: argparse.Namespace, scenario: Any) -> tuple[float, float]:
     try:
         _, log = _run(args, args.repeat, 1, "serial")
         time.sleep(2)
-        lives = sorted(v[1] - v[0] for v in events.life.values() if v[0] and v[1])
+        spans = sorted(v for v in events.life.values() if v[0] and v[1])
+        lives = sorted(b - a for a, b in spans)
     finally:
         events.close()
     turns = _turns(log)
@@ -300,7 +301,55 @@ def _overhead(args: argparse.Namespace, scenario: Any) -> tuple[float, float]:
     print(f"overhead  life - model wait           median {ov:6.2f} s  ratio to floor "
           f"{ov / f:.2f} (target <= 1.5)  (load {_load():.1f})")  # fmt: skip
     print("          each sample: " + ", ".join(f"{o:.2f}" for o in overhead))
+    _print_phases(log, spans)
     return f, wait
+
+
+PHASES = ("up", "model", "tools", "reads", "harness", "down")
+"""A sample's sandbox life, split (seconds): `up` from its network's creation to the sample's
+first event (compose up, the setup exec, waiting for sidecars to listen, the root verdict);
+`model` the target's turns (the scripted wait); `tools` the tool calls (their execs); `reads`
+sandbox calls outside a tool call (the lever trace's and the graders' execs and file reads);
+`harness` the rest of the sample (inspect and the harness in Python: solvers, surveys read from
+the host, scoring); `down` from its last event to its network's removal (compose down)."""
+
+
+def _phases(sample: Any, life: tuple[float, float]) -> dict[str, float]:
+    def span(e: Any) -> tuple[float, float]:
+        end = e.completed or e.timestamp
+        return e.timestamp.timestamp(), end.timestamp()
+
+    events = [e for e in sample.events if getattr(e, "timestamp", None)]
+    first = min(span(e)[0] for e in events)
+    last = max(span(e)[1] for e in events)
+    model = [span(e) for e in events if e.event == "model" and str(e.model).startswith("latency/")]
+    tools = [span(e) for e in events if e.event == "tool"]
+    inside = [span(e) for e in events if e.event == "sandbox"]
+    reads = [r for r in inside if not any(a <= r[0] and r[1] <= b for a, b in tools)]
+    out = {
+        "up": first - life[0],
+        "model": sum(b - a for a, b in model),
+        "tools": sum(b - a for a, b in tools),
+        "reads": sum(b - a for a, b in reads),
+        "down": life[1] - last,
+    }
+    out["harness"] = (last - first) - out["model"] - out["tools"] - out["reads"]
+    return out
+
+
+def _print_phases(log: Any, spans: list[list[float]]) -> None:
+    """Each one-at-a-time sample's life by phase, to see which part varies (samples and
+    networks both in start order: one sample at a time)."""
+    samples = sorted(log.samples or [], key=lambda s: min(e.timestamp for e in s.events))
+    if len(samples) != len(spans):
+        print(f"          ({len(samples)} samples, {len(spans)} networks: no phase split)")
+        return
+    rows = [_phases(s, (a, b)) for s, (a, b) in zip(samples, spans, strict=True)]
+    print("          phase  " + " ".join(f"{p:>7}" for p in PHASES) + "   (seconds)")
+    for i, row in enumerate(rows):
+        print(f"          #{i:<5} " + " ".join(f"{row[p]:7.2f}" for p in PHASES))
+    med = {p: statistics.median(r[p] for r in rows) for p in PHASES}
+    print("          median " + " ".join(f"{med[p]:7.2f}" for p in PHASES))
 
 
 def main() -> None:

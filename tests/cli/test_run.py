@@ -184,12 +184,14 @@ def test_sigint_leaves_nothing_behind_and_rerun_resumes(docker_ready: None, tmp_
     assert _labelled(), "no sandbox container appeared"
     time.sleep(1.0)
     os.kill(proc.pid, signal.SIGINT)
+    sent = time.monotonic()
     try:
         proc.wait(timeout=120)
     except subprocess.TimeoutExpired:
         proc.kill()
         raise
-    assert proc.returncode == 130
+    # when the signal was lost, how long the run went on says where (mid-run or at its end)
+    assert proc.returncode == 130, f"exit {proc.returncode}, {time.monotonic() - sent:.1f} s later"
     assert _labelled() == [], "containers left after Ctrl-C"
     nets = subprocess.run(
         ["docker", "network", "ls", "-q", "--filter", f"label=scheming-evals.run={RUN_ID}"],
@@ -249,12 +251,14 @@ def test_sigterm_is_ctrl_c(docker_ready: None, tmp_path: Path) -> None:
     env = {**os.environ, "SCHEMING_RUN_ID": f"test-{uuid.uuid4().hex[:8]}"}
     proc = _start(_run_args(tmp_path / "logs"), env)
     os.kill(proc.pid, signal.SIGTERM)
+    sent = time.monotonic()
     try:
         out, _ = proc.communicate(timeout=120)
     except subprocess.TimeoutExpired:
         proc.kill()
         raise
-    assert proc.returncode in (130, 143), out.decode()[-2000:]
+    later = f"exit {proc.returncode}, {time.monotonic() - sent:.1f} s after SIGTERM\n"
+    assert proc.returncode in (130, 143), later + out.decode()[-2000:]
     assert b"Traceback" not in out
     assert _labelled(env["SCHEMING_RUN_ID"]) == [], "containers left after SIGTERM"
     assert _labelled(env["SCHEMING_RUN_ID"], "network") == []
