@@ -306,34 +306,37 @@ def _overhead(args: argparse.Namespace, scenario: Any) -> tuple[float, float]:
 
 
 PHASES = ("up", "model", "tools", "reads", "harness", "down")
-"""A sample's sandbox life, split (seconds): `up` from its network's creation to the sample's
-first event (compose up, the setup exec, waiting for sidecars to listen, the root verdict);
-`model` the target's turns (the scripted wait); `tools` the tool calls (their execs); `reads`
-sandbox calls outside a tool call (the lever trace's and the graders' execs and file reads);
-`harness` the rest of the sample (inspect and the harness in Python: solvers, surveys read from
-the host, scoring); `down` from its last event to its network's removal (compose down)."""
+"""A sample's sandbox life, split (seconds): `up` from its network's creation to the end of
+inspect's `init` span (the rest of compose up, the setup exec, waiting for sidecars to listen,
+the root verdict); `model` the target's turns (the scripted wait); `tools` the tool calls
+(their execs); `reads` sandbox calls outside a tool call (the interrogation's and graders'
+execs and file reads); `harness` the rest of the sample after `init` (inspect and the harness
+in Python: solvers, surveys read from the host, scoring); `down` from its last event to its
+network's removal (compose down). The compose CLI's own start, before the network is created,
+is outside the life (as it is inside the floor's timing)."""
 
 
 def _phases(sample: Any, life: tuple[float, float]) -> dict[str, float]:
     def span(e: Any) -> tuple[float, float]:
-        end = e.completed or e.timestamp
+        end = getattr(e, "completed", None) or e.timestamp
         return e.timestamp.timestamp(), end.timestamp()
 
-    events = [e for e in sample.events if getattr(e, "timestamp", None)]
-    first = min(span(e)[0] for e in events)
+    events = list(sample.events)
+    init = {e.id for e in events if e.event == "span_begin" and e.name == "init"}
+    ready = max(span(e)[1] for e in events if e.event == "span_end" and e.id in init)
     last = max(span(e)[1] for e in events)
     model = [span(e) for e in events if e.event == "model" and str(e.model).startswith("latency/")]
     tools = [span(e) for e in events if e.event == "tool"]
     inside = [span(e) for e in events if e.event == "sandbox"]
     reads = [r for r in inside if not any(a <= r[0] and r[1] <= b for a, b in tools)]
     out = {
-        "up": first - life[0],
+        "up": ready - life[0],
         "model": sum(b - a for a, b in model),
         "tools": sum(b - a for a, b in tools),
         "reads": sum(b - a for a, b in reads),
         "down": life[1] - last,
     }
-    out["harness"] = (last - first) - out["model"] - out["tools"] - out["reads"]
+    out["harness"] = (last - ready) - out["model"] - out["tools"] - out["reads"]
     return out
 
 
