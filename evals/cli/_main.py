@@ -35,6 +35,11 @@ class _Parser(argparse.ArgumentParser):
 def _terminate_like_ctrl_c(signum: int, frame: FrameType | None) -> None:
     # SIGTERM (kill, CI cancellation, a container stop) takes the path of Ctrl-C: inspect stops
     # the samples, the run removes its containers and exits 130
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        # SIGINT ignored since the process started (a background job of a non-interactive
+        # shell, or a parent that ignored it): raising it would do nothing and the run would
+        # go on to its end, so raise what Ctrl-C raises here; the run's cleanup still runs
+        raise KeyboardInterrupt
     signal.raise_signal(signal.SIGINT)
 
 

@@ -401,19 +401,6 @@ def run_control(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, str
     if "max_subprocesses" not in options:
         options["max_subprocesses"] = default_subprocesses(options.get("max_sandboxes"))
         source["max_subprocesses"] = "default"
-    # inspect's control server (on by default in inspect) is off unless INSPECT_EVAL_CTL_SERVER
-    # turns it on. While it serves, uvicorn takes SIGINT and SIGTERM over, shuts the server down
-    # on one and raises it again afterwards: a second route for every interrupt beside
-    # asyncio's. Twice in one full test run on a loaded 2-core machine, a run sent SIGINT or
-    # SIGTERM a second after its first sandbox appeared finished all 20 samples and exited 0;
-    # 30 interrupts of that run under CPU and docker load and 26 of a minimal eval_set did not
-    # reproduce it, so the cause is not shown. These runs do not use the channel (`inspect
-    # ctl`); without it an interrupt has one route.
-    ctl = os.environ.get("INSPECT_EVAL_CTL_SERVER")
-    if ctl:  # inspect parses it (and rejects a bad value in one line)
-        options["ctl_server"], source["ctl_server"] = ctl, "INSPECT_EVAL_CTL_SERVER"
-    else:
-        options["ctl_server"], source["ctl_server"] = False, "default"
     return options, source
 
 
@@ -508,7 +495,6 @@ def run_settings(
     control["epochs"] = args.epochs
     control["fail_on_error"] = options["fail_on_error"]
     control["retry_on_error"] = options["retry_on_error"]
-    control["ctl_server"] = options.get("ctl_server", False)
     given = {k: v for k, v in source.items() if v != "default"}
     prices = load_prices(getattr(args, "prices", None))
     control["budget_usd"] = getattr(args, "budget", None) or "none"

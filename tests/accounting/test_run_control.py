@@ -284,21 +284,3 @@ def test_max_retries_turns_the_sdk_clients_own_retries_off(
     monkeypatch.delenv("INSPECT_EVAL_MAX_RETRIES", raising=False)
     assert _main(args) == 0  # not set: inspect's retries and the SDK's defaults, by name
     assert fake_eval_set["model"] == ["openai-api/local/target"]
-
-
-def test_inspects_control_server_is_off_unless_its_variable_turns_it_on(
-    fake_eval_set: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Off by default (uvicorn would take SIGINT and SIGTERM over while it serves); inspect's
-    INSPECT_EVAL_CTL_SERVER, passed as it is, turns it on, and the setting is stored."""
-    monkeypatch.delenv("INSPECT_EVAL_CTL_SERVER", raising=False)
-    assert _main(_run_args(tmp_path)) == 0
-    assert fake_eval_set["ctl_server"] is False
-    assert fake_eval_set["metadata"]["run_settings"]["run_control"]["ctl_server"] is False
-    monkeypatch.setenv("INSPECT_EVAL_CTL_SERVER", "true")
-    fake_eval_set.clear()
-    assert _main(_run_args(tmp_path)) == 0
-    assert fake_eval_set["ctl_server"] == "true"
-    assert fake_eval_set["metadata"]["run_settings"]["set_by"]["ctl_server"] == (
-        "INSPECT_EVAL_CTL_SERVER"
-    )

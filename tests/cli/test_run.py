@@ -5,6 +5,7 @@ re-runs to its table, and one failing sample does not stop the others."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -12,7 +13,10 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 import pytest
 
@@ -175,9 +179,11 @@ def test_sigint_leaves_nothing_behind_and_rerun_resumes(docker_ready: None, tmp_
         "--max-samples",
         "2",
     )
-    proc = subprocess.Popen(
-        args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, env=ENV
-    )
+    # as a terminal starts its foreground job: SIGINT at its default, whatever this process has
+    with _children_sigint(signal.default_int_handler) as worker:
+        proc = subprocess.Popen(
+            args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, env=ENV
+        )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not _labelled():
         time.sleep(0.2)
@@ -191,7 +197,10 @@ def test_sigint_leaves_nothing_behind_and_rerun_resumes(docker_ready: None, tmp_
         proc.kill()
         raise
     # when the signal was lost, how long the run went on says where (mid-run or at its end)
-    assert proc.returncode == 130, f"exit {proc.returncode}, {time.monotonic() - sent:.1f} s later"
+    assert proc.returncode == 130, (
+        f"exit {proc.returncode}, {time.monotonic() - sent:.1f} s later (the test process had "
+        f"SIGINT {worker!r})"
+    )
     assert _labelled() == [], "containers left after Ctrl-C"
     nets = subprocess.run(
         ["docker", "network", "ls", "-q", "--filter", f"label=scheming-evals.run={RUN_ID}"],
@@ -215,10 +224,29 @@ def test_sigint_leaves_nothing_behind_and_rerun_resumes(docker_ready: None, tmp_
     assert _labelled() == []
 
 
-def _start(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, env=env
-    )
+SigintHandler = Callable[[int, FrameType | None], Any] | int | None
+
+
+@contextlib.contextmanager
+def _children_sigint(handler: SigintHandler) -> Iterator[SigintHandler]:
+    """What SIGINT is in the processes started inside (a child inherits SIGINT ignored, and
+    otherwise gets it at its default): set in this process around their start. Yields what
+    this process had: a test worker that had it ignored once made every run it started ignore
+    Ctrl-C (a full suite run: both interrupt tests failed, each run finishing its 20 samples)."""
+    old = signal.signal(signal.SIGINT, handler)
+    try:
+        yield old
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+def _start(
+    args: list[str], env: dict[str, str], sigint: SigintHandler = signal.default_int_handler
+) -> subprocess.Popen[bytes]:
+    with _children_sigint(sigint):
+        proc = subprocess.Popen(
+            args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, env=env
+        )
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline and not _labelled(env["SCHEMING_RUN_ID"]):
         time.sleep(0.2)
@@ -248,8 +276,10 @@ def _run_args(logs: Path, *more: str) -> list[str]:
 
 @pytest.mark.docker
 def test_sigterm_is_ctrl_c(docker_ready: None, tmp_path: Path) -> None:
+    """Even where SIGINT is ignored (a background job of a non-interactive shell, a parent
+    that ignored it), which shuts Ctrl-C's own path: SIGTERM must still stop the run."""
     env = {**os.environ, "SCHEMING_RUN_ID": f"test-{uuid.uuid4().hex[:8]}"}
-    proc = _start(_run_args(tmp_path / "logs"), env)
+    proc = _start(_run_args(tmp_path / "logs"), env, sigint=signal.SIG_IGN)
     os.kill(proc.pid, signal.SIGTERM)
     sent = time.monotonic()
     try:
