@@ -34,13 +34,17 @@ except Exception as ex:
 """
 KILL_CHILD = """
 import os, signal
+def status(pid):
+    try:
+        lines = open(f"/proc/{pid}/status").read().splitlines()
+    except OSError:
+        return {}
+    return dict(line.split(":\t", 1) for line in lines if ":\t" in line)
 for pid in os.listdir("/proc"):
     if pid.isdigit():
-        try:
-            env = open(f"/proc/{pid}/environ", "rb").read()
-        except OSError:
-            continue
-        if b"SIDECAR_CHILD=1" in env:
+        me = status(pid)
+        # the server: the supervisor's fork, a python3 whose parent is a python3
+        if me.get("Name") == "python3" and status(me.get("PPid")).get("Name") == "python3":
             os.kill(int(pid), signal.SIGKILL)
 """
 
