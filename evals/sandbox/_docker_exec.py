@@ -29,10 +29,13 @@ fewer, cheaper calls:
   inspect's timeout and errors. A `Sample.setup` still runs inspect's way.
 - **connection()** from the known container: one `docker inspect`, not `compose ps` + `docker
   inspect` (inspect's task runner asks every service for it once per sample).
-- **sample_cleanup**: `compose down --volumes` without inspect's `compose config --images`
-  image cleanup, which only removes images compose built under the project's own name (ours
-  are built by `scheming setup` under `scheming-evals/` and never removed by a sample). An
-  interrupted sample is left to inspect's task cleanup, as inspect does.
+- **sample_cleanup**: `docker rm -f` of the containers `sample_init` found and `docker network
+  rm` of the project's own networks, where that is all `compose down --volumes` would remove
+  (no docker volume in any container; else, or if either call fails, compose down), and
+  without inspect's `compose config --images` image cleanup, which only removes images compose
+  built under the project's own name (ours are built by `scheming setup` under
+  `scheming-evals/` and never removed by a sample). An interrupted sample is left to
+  inspect's task cleanup (compose down), as inspect does.
 
 - **the agent's home** (`SEED_KEY` in the rendered compose file): a tmpfs mount, empty at
   start; the image's content of it is copied back in as the first step of the setup exec, as
@@ -188,6 +191,11 @@ class _Container:
     root_caps: str = ""
     """Why root in it cannot switch users, from its capability settings (`docker inspect`'s
     HostConfig); empty when it may (or the settings were not read): then inspect probes."""
+    networks: tuple[str, ...] = ()
+    """The networks it is attached to (`NetworkSettings.Networks`)."""
+    volumes: bool = True
+    """Whether a docker volume is mounted in it (`Mounts`; True when not read): then only
+    compose down removes the project."""
 
 
 @sandboxenv(name=SANDBOX)
@@ -221,6 +229,7 @@ class SchemingDockerSandbox(DockerSandboxEnvironment):
             containers = await _containers(project.name, list(services))
             environments = await _environments(cls, project, services, containers, up)
             default = next(iter(environments.values()))
+            default.as_type(cls)._teardown = _teardown(project.name, containers)
             seed = await _seed(services.get(default.as_type(cls)._service) or {})
             setup = seed + str(metadata.get(SETUP_KEY) or "")
             if setup:
@@ -246,7 +255,11 @@ class SchemingDockerSandbox(DockerSandboxEnvironment):
         # as inspect: an interrupted sample is brought down by the task's cleanup
         if not interrupted:
             first = next(iter(environments.values())).as_type(DockerSandboxEnvironment)
-            await _down(first._project)
+            teardown = getattr(first, "_teardown", None)
+            if teardown is None or not await _remove(teardown):
+                await _down(first._project)
+            else:
+                _forget(first._project)
 
     def __init__(
         self,
@@ -262,6 +275,8 @@ class SchemingDockerSandbox(DockerSandboxEnvironment):
         self._container = container
         self._name = name or container
         self._initial = ports
+        self._teardown: _Teardown | None = None
+        """What `sample_cleanup` removes directly (the default service's sandbox holds it)."""
         """The ports (JSON) `sample_init`'s inspect reported: the first `connection()`
         (inspect's task runner asks every sandbox once, right after sample_init) is answered
         from them."""
@@ -640,6 +655,13 @@ async def _inspect(project: str, containers: list[str]) -> dict[str, _Container]
                 ports=json.dumps((record.get("NetworkSettings") or {}).get("Ports")),
                 holder=HOLDER_LABEL in labels,
                 root_caps=_no_user_switch(record.get("HostConfig") or {}),
+                networks=tuple(
+                    str(n) for n in (record.get("NetworkSettings") or {}).get("Networks") or {}
+                ),
+                volumes=any(
+                    not isinstance(m, dict) or m.get("Type") != "tmpfs"
+                    for m in record.get("Mounts") or []
+                ),
             )
         except (KeyError, TypeError, ValueError, AttributeError):
             continue
@@ -821,9 +843,52 @@ async def _down(project: ComposeProject) -> None:
             f"Docker compose down for project '{project.name}' timed out after "
             f"{_DOWN_TIMEOUT} seconds."
         )
+    _forget(project)
+
+
+def _forget(project: ComposeProject) -> None:
+    """The project leaves inspect's cleanup registry (it is down)."""
     running = cleanup_state().running_projects
     if project in running:
         running.remove(project)
+
+
+@dataclass(frozen=True)
+class _Teardown:
+    """A sample's containers and its own networks, removed without compose."""
+
+    containers: tuple[str, ...]
+    networks: tuple[str, ...]
+
+
+def _teardown(project: str, containers: dict[str, _Container]) -> _Teardown | None:
+    """What `compose down --volumes` would remove, where removing it directly is the same:
+    the containers `docker inspect` found (every service's), none with a docker volume, and
+    the networks compose made for the project (`<project>_<name>`); None otherwise."""
+    if not containers or any(c.volumes for c in containers.values()):
+        return None
+    networks = {n for c in containers.values() for n in c.networks if n.startswith(f"{project}_")}
+    return _Teardown(tuple(c.id for c in containers.values()), tuple(sorted(networks)))
+
+
+async def _remove(teardown: _Teardown) -> bool:
+    """`docker rm -f` of the containers, then `docker network rm` of their networks: what
+    compose down does for such a project, in two calls that load no compose project (compose
+    down cost 0.33 busy CPU-s a sample, these 0.24, bench/README.md), and without the stop's
+    grace period (the sample is graded: nothing in the containers is read after this). False
+    when either fails or hangs: the caller brings the project down with compose."""
+    calls = [["docker", "rm", "--force", "--volumes", *teardown.containers]]
+    if teardown.networks:
+        calls.append(["docker", "network", "rm", *teardown.networks])
+    for args in calls:
+        try:
+            result = await subprocess(args, timeout=_DOWN_TIMEOUT)
+        except TimeoutError:
+            return False
+        if not result.success:
+            logger.warning(f"{' '.join(args[:3])} failed: {result.stderr.strip()[:300]}")
+            return False
+    return True
 
 
 def sandbox_container(env: SandboxEnvironment) -> str | None:

@@ -42,9 +42,10 @@ IMAGE = "scheming-evals/workstation:latest"
 TOKEN = "scheming-evals.test-lifecycle"
 
 
-def _compose(tmp: Path, token: str, extra: dict[str, Any]) -> str:
-    """A compose file: `default` (the agent's user, working directory /tmp) and `extra`
-    services, every container, network and volume labelled with `token`."""
+def _compose(tmp: Path, token: str, extra: dict[str, Any], *, volume: bool = True) -> str:
+    """A compose file: `default` (the agent's user, working directory /tmp; a volume mounted
+    unless `volume` is False) and `extra` services, every container, network and volume
+    labelled with `token`."""
     labels = {LABEL: "1", TOKEN: token}
     services: dict[str, Any] = {
         "default": {"image": IMAGE, "user": "agent", "working_dir": "/tmp"},
@@ -63,9 +64,10 @@ def _compose(tmp: Path, token: str, extra: dict[str, Any]) -> str:
         RENDERED_KEY: True,
         "services": services,
         "networks": {"net": {"internal": True, "labels": labels}},
-        "volumes": {"scratch": {"labels": labels}},
     }
-    services["default"]["volumes"] = ["scratch:/srv/scratch"]
+    if volume:
+        config["volumes"] = {"scratch": {"labels": labels}}
+        services["default"]["volumes"] = ["scratch:/srv/scratch"]
     path = tmp / f"compose-{token}.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return str(path)
@@ -386,3 +388,66 @@ def test_a_sidecar_is_listening_before_the_agent_acts(
     assert "Service 'late' is not listening on port(s) 8080 4 s after it started" in error, error
     for label in (f"{TOKEN}={token}", f"{TOKEN}={token}n"):
         assert _left(label) == {"containers": [], "networks": [], "volumes": []}, label
+
+
+_MADE_TO_FAIL: set[str] = set()
+"""Default containers whose sample's direct removal the test makes fail."""
+
+
+@solver
+def _remove_sidecar() -> Solver:
+    async def solve(state: TaskState, generate: Generate) -> TaskState:
+        if state.sample_id == "gone":
+            # removed under the harness (a crash, docker's own cleanup): `docker rm -f` of a
+            # missing container succeeds, and the rest goes as for any sample
+            side = sandbox("sidecar").as_type(SchemingDockerSandbox)
+            subprocess.run(
+                ["docker", "rm", "-f", side._container], capture_output=True, timeout=120
+            )
+        if state.sample_id == "fails":
+            _MADE_TO_FAIL.add(sandbox().as_type(SchemingDockerSandbox)._container)
+        return state
+
+    return solve
+
+
+@pytest.mark.docker
+def test_a_sample_without_volumes_is_removed_without_compose(
+    docker_ready: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sample whose containers mount no docker volume (every rendered scenario's) is
+    removed with `docker rm -f` and `docker network rm`, not compose down, and leaves
+    nothing, also when one of its containers is already gone; where the direct removal fails
+    (here: made to), compose down runs and leaves nothing either. With a volume (the lifecycle
+    test above) compose down removes it."""
+    from evals.sandbox import _docker_exec
+
+    downs: list[str] = []
+    down, remove = _docker_exec._down, _docker_exec._remove
+
+    async def counted(project: Any) -> None:
+        downs.append(project.name)
+        await down(project)
+
+    async def failing(teardown: Any) -> bool:
+        if _MADE_TO_FAIL & set(teardown.containers):
+            return False
+        return await remove(teardown)
+
+    monkeypatch.setattr(_docker_exec, "_down", counted)
+    monkeypatch.setattr(_docker_exec, "_remove", failing)
+    extra = {"sidecar": {"cap_drop": ["ALL"]}}
+    tokens = {name: uuid.uuid4().hex[:12] for name in ("plain", "gone", "fails")}
+    samples = [
+        Sample(
+            id=name,
+            input="x",
+            sandbox=SandboxEnvironmentSpec(SANDBOX, _compose(tmp_path, token, extra, volume=False)),
+        )
+        for name, token in tokens.items()
+    ]
+    log = _eval(samples, _remove_sidecar(), tmp_path / "logs")
+    assert [s.error for s in log.samples or []] == [None, None, None]
+    assert len(downs) == 1 and len(_MADE_TO_FAIL) == 1, downs
+    for name, token in tokens.items():
+        assert _left(f"{TOKEN}={token}") == {"containers": [], "networks": [], "volumes": []}, name
