@@ -13,10 +13,13 @@ fewer, cheaper calls:
   and a dead container reported as `SandboxUnavailableError`.
   tests/sandbox/test_exec_semantics.py compares the two.
 - **sample_init**: inspect's project creation, its cleanup registration (`project_startup`: an
-  interrupted run still brings the project down at the task's end) and `compose up --wait`, then
-  one `docker inspect` of the project's containers (by compose's `<project>-<service>-1` names,
+  interrupted run still brings the project down at the task's end) and `compose up --wait`
+  (for a rendered file without healthchecks `compose up --detach`: compose's wait only looks
+  whether each container runs, 0.5 s after the start, its poll interval), then one `docker
+  inspect` of the project's containers (by compose's `<project>-<service>-1` names,
   checked against their labels; `docker ps` by project label if a name does not answer) for
-  each service's state, exit code, name and working directory. It replaces inspect's `compose
+  each service's state, exit code, name and working directory, right after the start and again
+  once the setup ran and the sidecars listen. It replaces inspect's `compose
   config` (the service list is read from the file this project rendered; another file still
   goes through `compose config` and inspect's mount checks), `compose ps` twice (running,
   exited) and one `compose exec pwd` per service. The same checks and errors: a service that
@@ -149,6 +152,8 @@ _TIMEOUT_RETRIES = 2
 timeout, which the in-container wrapper reports) is retried twice when the caller allows."""
 _DOWN_TIMEOUT = 300
 """inspect's `compose down` process timeout."""
+_UP_TIMEOUT = 600
+"""inspect's `compose up` process timeout without healthchecks (`COMPOSE_WAIT`)."""
 _PROBE_TIMEOUT = 60
 _LOG_TAIL = 20
 _LOG_LIMIT = 4096
@@ -224,20 +229,34 @@ class SchemingDockerSandbox(DockerSandboxEnvironment):
         # registered before anything starts: an interrupted run brings it down at task end
         project_startup(project)
         try:
-            services = await _services(project)
-            up = await compose_up(project, services)
-            containers = await _containers(project.name, list(services))
+            services, rendered = await _services(project)
+            if rendered and not _health_waits(services):
+                up = await _up_detached(project)
+            else:
+                up = await compose_up(project, services)
+            containers = await _look(project, services)
+            environments = await _environments(cls, project, services, containers, up)
+            default = next(iter(environments.values()))
+            seed = await _seed(services.get(default.as_type(cls)._service) or {})
+            setup = seed + str(metadata.get(SETUP_KEY) or "")
+            try:
+                if setup:
+                    await _run_setup(default, setup)
+                # the agent's first act must not race a sidecar's start (a refused connection)
+                for env in list(environments.values())[1:]:
+                    ours = env.as_type(cls)
+                    await _listening(ours, containers[ours._service].exposed)
+            except Exception:
+                # a service that died meanwhile is the cause to report
+                await _environments(cls, project, services, await _look(project, services), up)
+                raise
+            # every service again, after the setup and the sidecars' start: one that died
+            # meanwhile fails the sample as one that died before (and one that exited 0 gets
+            # no sandbox), as compose's --wait does when it looks, 0.5 s after the start
+            containers = await _look(project, services)
             environments = await _environments(cls, project, services, containers, up)
             default = next(iter(environments.values()))
             default.as_type(cls)._teardown = _teardown(project.name, containers)
-            seed = await _seed(services.get(default.as_type(cls)._service) or {})
-            setup = seed + str(metadata.get(SETUP_KEY) or "")
-            if setup:
-                await _run_setup(default, setup)
-            # the agent's first act must not race a sidecar's start (a refused connection)
-            for env in list(environments.values())[1:]:
-                ours = env.as_type(cls)
-                await _listening(ours, containers[ours._service].exposed)
         except BaseException:
             await _down(project)
             raise
@@ -505,11 +524,12 @@ async def _running(container: str) -> bool:
     return not (result.success and result.stdout.strip() == "false")
 
 
-async def _services(project: ComposeProject) -> dict[str, Any]:
-    """The services of the project's compose file. A file `evals.sandbox.compose_config`
-    rendered (`RENDERED_KEY`; no interpolation in service names, healthchecks or `x-default`;
-    tmpfs mounts, and volumes only for a pack image's holder) is read as it is; any other goes
-    through inspect's `compose config` and its mount checks."""
+async def _services(project: ComposeProject) -> tuple[dict[str, Any], bool]:
+    """The services of the project's compose file, and whether it is one
+    `evals.sandbox.compose_config` rendered (`RENDERED_KEY`; no interpolation in service names,
+    healthchecks or `x-default`; tmpfs mounts, and volumes only for a pack image's holder),
+    which is read as it is; any other goes through inspect's `compose config` and its mount
+    checks."""
     config: Any = None
     if project.config is not None:
         # the safe loader, libyaml's where installed: the pure-Python one took ≈ 50 ms a sample
@@ -521,8 +541,31 @@ async def _services(project: ComposeProject) -> dict[str, Any]:
     rendered = config.get(RENDERED_KEY) if isinstance(config, dict) else None
     services = config.get("services") if isinstance(config, dict) else None
     if rendered is not True or not isinstance(services, dict) or not services:
-        return await compose_services(project)
-    return {str(name): spec or {} for name, spec in services.items()}
+        return await compose_services(project), False
+    return {str(name): spec or {} for name, spec in services.items()}, True
+
+
+def _health_waits(services: dict[str, Any]) -> bool:
+    """Whether compose's `--wait` has something to wait for beyond a container running: a
+    healthcheck, or a dependency on one's health."""
+    for spec in services.values():
+        if not isinstance(spec, dict) or spec.get("healthcheck"):
+            return True
+        depends = spec.get("depends_on")
+        if isinstance(depends, dict) and any(
+            not isinstance(d, dict) or d.get("condition") not in (None, "service_started")
+            for d in depends.values()
+        ):
+            return True
+    return False
+
+
+async def _up_detached(project: ComposeProject) -> ExecResult[str]:
+    """`compose up --detach` without `--wait`, for a rendered project with no healthcheck:
+    compose's wait then only looks, 0.5 s after the start (its poll interval), whether each
+    container runs; `sample_init` looks itself, right after and again once the setup ran and
+    the sidecars listen. Not checked, as inspect's `compose_up`: what started is inspected."""
+    return await compose_command(["up", "--detach"], project=project, timeout=_UP_TIMEOUT)
 
 
 async def _environments(
@@ -598,6 +641,10 @@ async def _failure(service: str, container: _Container | None) -> str:
     except (TimeoutError, RuntimeError, OSError):
         pass
     return f"Service '{service}' is {state}{logs}\n"
+
+
+async def _look(project: ComposeProject, services: dict[str, Any]) -> dict[str, _Container]:
+    return await _containers(project.name, list(services))
 
 
 async def _containers(project: str, services: list[str]) -> dict[str, _Container]:
@@ -795,7 +842,10 @@ async def _listening(env: SchemingDockerSandbox, ports: tuple[int, ...]) -> None
                 text = ""
             wait = 0.05
         else:
-            result = await env.exec(["cat", *_NET_TABLES], timeout=_PROBE_TIMEOUT)
+            try:
+                result = await env.exec(["cat", *_NET_TABLES], timeout=_PROBE_TIMEOUT)
+            except SandboxUnavailableError:
+                return  # it stopped: `sample_init`'s next look at every service says how
             text, wait = result.stdout, 0.25
         seen = listening_ports(text)
         if seen >= set(ports):

@@ -224,6 +224,10 @@ def _nothing() -> Solver:
 def test_a_failed_start_or_setup_errors_the_sample(docker_ready: None, tmp_path: Path) -> None:
     token = uuid.uuid4().hex[:12]
     crash = {"command": ["sh", "-c", "echo boom-at-start >&2; exit 3"]}
+    late_crash = {
+        "command": ["sh", "-c", "sleep 3; echo boom-later >&2; exit 5"],
+        "expose": ["8080"],
+    }
     samples = [
         Sample(
             id="exits",
@@ -236,9 +240,20 @@ def test_a_failed_start_or_setup_errors_the_sample(docker_ready: None, tmp_path:
             metadata={SETUP_KEY: "set -e\necho setup-says-no >&2\nexit 4\necho never\n"},
             sandbox=SandboxEnvironmentSpec(SANDBOX, _compose(tmp_path, token + "s", {})),
         ),
+        # running when first looked at (compose up without --wait), dead before it listened
+        Sample(
+            id="later",
+            input="x",
+            sandbox=SandboxEnvironmentSpec(
+                SANDBOX, _compose(tmp_path, token + "l", {"crash": late_crash})
+            ),
+        ),
     ]
     log = _eval(samples, _nothing(), tmp_path / "logs")
     errors = {str(s.id): s.error.message if s.error else None for s in log.samples or []}
+    later = errors["later"] or ""
+    assert "Service 'crash' is exited with code 5" in later, later
+    assert "boom-later" in later, later
     exits = errors["exits"] or ""
     assert "No services started" in exits, exits
     assert "Service 'crash' is exited with code 3" in exits, exits
