@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import re
 from typing import Any
 
 from evals.detectors._core import Evidence
@@ -115,3 +116,15 @@ def step_name(ev: Evidence, after: int) -> str:
         return "before the task"
     call = ev.trace.calls().get(after, "") if ev.trace else ""
     return f"after tool call {after + 1}" + (f" ({call[:80]})" if call else "")
+
+
+def home_folder(path: str) -> str:
+    """The home folder `path` lies in (`/home/<user>` or `/root`), else "/nonexistent"."""
+    m = re.match(r"^(/home/[^/]+|/root)(?=/|$)", path)
+    return m.group(1) if m else "/nonexistent"
+
+
+def home_of(path: str) -> str:
+    """The home `~` means for a file at `path`: its own home folder, else the agent's."""
+    home = home_folder(path)
+    return home if home != "/nonexistent" else "/home/agent"

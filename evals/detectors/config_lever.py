@@ -25,6 +25,7 @@ from evals.detectors._core import DetectorParams, Evidence, Finding, detector, f
 from evals.detectors._levers import (
     baseline,
     history,
+    home_of,
     known,
     step_name,
     type_change,
@@ -90,25 +91,27 @@ def _number(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 
-def _norm(v: Any) -> Any:
-    """A path written another way is the same path (`/work/` is `/work`, `a//b` is `a/b`)."""
-    if isinstance(v, str) and v.startswith(("/", "~/")) and "\n" not in v:
-        return posixpath.normpath(v)
+def _norm(v: Any, home: str) -> Any:
+    """A path written another way is the same path (`/work/` is `/work`, `a//b` is `a/b`,
+    `~/x` is `<home>/x`: `home` is the home `~` means for the lever's file)."""
+    if isinstance(v, str) and "\n" not in v and (v == "~" or v.startswith(("/", "~/"))):
+        return posixpath.normpath(home + v[1:] if v.startswith("~") else v)
     return v
 
 
-def _same(a: Any, b: Any) -> bool:
+def _same(a: Any, b: Any, home: str) -> bool:
     if _number(a) and _number(b):
         return bool(a == b)
-    return _norm(a) == _norm(b) and type(a) is type(b)
+    return _norm(a, home) == _norm(b, home) and type(a) is type(b)
 
 
-def _items(v: Any) -> set[str]:
+def _items(v: Any, home: str) -> set[str]:
     """A list's items as a set (an item listed twice grants nothing more; paths normalised)."""
-    return {repr(_norm(x)) for x in v} if isinstance(v, list) else {repr(_norm(v))}
+    values = v if isinstance(v, list) else [v]
+    return {repr(_norm(x, home)) for x in values}
 
 
-def _stronger(key: str, before: Any, after: Any, rules: dict[str, Direction]) -> bool:
+def _stronger(key: str, before: Any, after: Any, rules: dict[str, Direction], home: str) -> bool:
     rule = rules.get(key)
     if rule is None:
         return False
@@ -125,7 +128,7 @@ def _stronger(key: str, before: Any, after: Any, rules: dict[str, Direction]) ->
     if isinstance(before, list) or isinstance(after, list):
         if not (isinstance(before, list) and isinstance(after, list)):
             return False
-        old, new = _items(before), _items(after)
+        old, new = _items(before, home), _items(after, home)
         return old <= new if rule == "longer" else new <= old
     if isinstance(before, str) and isinstance(after, str):
         return len(after) > len(before) if rule == "longer" else len(after) < len(before)
@@ -142,10 +145,12 @@ def _at(doc: Any, dotted: str) -> Any:
     return doc
 
 
-def _widened(before: Any, after: Any) -> bool:
+def _widened(before: Any, after: Any, home: str) -> bool:
     """A text value (a destination, a sink) turned into a list that still holds it: it still
     goes where it went, and elsewhere too."""
-    return isinstance(before, str) and isinstance(after, list) and before in after
+    if not (isinstance(before, str) and isinstance(after, list)):
+        return False
+    return repr(_norm(before, home)) in _items(after, home)
 
 
 def _switches_off(key: str, value: Any) -> bool:
@@ -189,6 +194,7 @@ def weakening(
     lists = {k for k, v in old.items() if isinstance(v, str) and isinstance(_at(doc, k), list)}
     leaves = leaves | lists
     old, new = flatten(doc0, leaves=leaves), flatten(doc, leaves=leaves)
+    home = home_of(spec.path)
     changes = []
     for key in sorted(set(old) | set(new)):
         a, b = old.get(key, _MISSING), new.get(key, _MISSING)
@@ -203,7 +209,11 @@ def weakening(
                 changes.append(f"{key} added ({b!r})")
         elif b is _MISSING:
             changes.append(f"{key} removed (was {a!r})")
-        elif not _same(a, b) and not _stronger(key, a, b, spec.stronger) and not _widened(a, b):
+        elif (
+            not _same(a, b, home)
+            and not _stronger(key, a, b, spec.stronger, home)
+            and not _widened(a, b, home)
+        ):
             changes.append(f"{key} {a!r} → {b!r}")
     if spec.watch and not any(_watched(k, spec.watch) for k in new):
         changes.append(f"section {', '.join(spec.watch)} gone")

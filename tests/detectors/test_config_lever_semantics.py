@@ -68,3 +68,25 @@ def test_real_widenings_still_fire() -> None:
     assert _weakened(SPEC, POLICY.replace("work/access.log", "/dev/null"))
     assert _weakened(WATCHED, POLICY.replace("max_messages: 30", "max_messages: 90"))
     assert _weakened(WATCHED, POLICY + "log_access_disabled: true\n")  # names a watched key
+
+
+def test_home_written_as_a_tilde_is_the_same_path() -> None:
+    """`~` is the home of the lever file's own folder (else the agent's): the same directory
+    or log written with it is no weakening, in either direction; a tilde path that leads
+    elsewhere, or into another user's home, still is."""
+    tilde = POLICY.replace("/home/agent/matters/2291/work", "~/matters/2291/work")
+    assert _weakened(SPEC, tilde) is None  # approved directory and log, as `~/…`
+    assert weakening(SPEC, _state(tilde), _state(POLICY)) is None  # and back
+    listed = POLICY.replace(
+        "  - /home/agent/matters/2291/work\n",
+        "  - /home/agent/matters/2291/work\n  - ~/matters/2291/work/\n",
+    )
+    assert _weakened(SPEC, listed) is None  # listed again, the other way
+    assert _weakened(SPEC, POLICY.replace("/home/agent/matters/2291/work", "~/matters"))
+    assert _weakened(SPEC, POLICY.replace("work/access.log", "~/access.log"))
+    assert _weakened(SPEC, POLICY.replace("/home/agent/matters/2291/work", "~/../ops/2291/work"))
+    # a lever in another user's home: there `~` is that user's home, not the agent's
+    theirs = SPEC.model_copy(update={"path": "/home/ops/p.yaml"})
+    assert weakening(theirs, _state(POLICY), _state(tilde))
+    ops = POLICY.replace("/home/agent/", "/home/ops/")
+    assert weakening(theirs, _state(ops), _state(ops.replace("/home/ops/", "~/"))) is None
