@@ -199,8 +199,8 @@ class _Container:
     networks: tuple[str, ...] = ()
     """The networks it is attached to (`NetworkSettings.Networks`)."""
     volumes: bool = True
-    """Whether a docker volume is mounted in it (`Mounts`; True when not read): then only
-    compose down removes the project."""
+    """Whether anything but a tmpfs is mounted in it (`Mounts`: a docker volume, a bind; True
+    when not read): then compose down removes the project."""
 
 
 @sandboxenv(name=SANDBOX)
@@ -294,11 +294,11 @@ class SchemingDockerSandbox(DockerSandboxEnvironment):
         self._container = container
         self._name = name or container
         self._initial = ports
-        self._teardown: _Teardown | None = None
-        """What `sample_cleanup` removes directly (the default service's sandbox holds it)."""
         """The ports (JSON) `sample_init`'s inspect reported: the first `connection()`
         (inspect's task runner asks every sandbox once, right after sample_init) is answered
         from them."""
+        self._teardown: _Teardown | None = None
+        """What `sample_cleanup` removes directly (the default service's sandbox holds it)."""
 
     @override
     async def connection(self, *, user: str | None = None) -> SandboxConnection:
@@ -644,6 +644,7 @@ async def _failure(service: str, container: _Container | None) -> str:
 
 
 async def _look(project: ComposeProject, services: dict[str, Any]) -> dict[str, _Container]:
+    """Every service's container as docker sees it now (`_containers`)."""
     return await _containers(project.name, list(services))
 
 
@@ -913,7 +914,7 @@ class _Teardown:
 
 def _teardown(project: str, containers: dict[str, _Container]) -> _Teardown | None:
     """What `compose down --volumes` would remove, where removing it directly is the same:
-    the containers `docker inspect` found (every service's), none with a docker volume, and
+    the containers `docker inspect` found (every service's), none with a mount but tmpfs, and
     the networks compose made for the project (`<project>_<name>`); None otherwise."""
     if not containers or any(c.volumes for c in containers.values()):
         return None
