@@ -66,11 +66,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import errno
+import io
 import json
 import os
 import re
 import shlex
+import tarfile
 import time
+import weakref
 from dataclasses import dataclass
 from logging import getLogger
 from pathlib import Path, PurePosixPath
@@ -755,6 +758,12 @@ def _no_user_switch(host_config: dict[str, Any]) -> str:
 _seeds: dict[tuple[str, tuple[str, ...]], str] = {}
 """(image, dirs) → the seed step, for this process: an image is built before a run uses it
 (`scheming setup`), so its content does not change under one."""
+_seed_locks: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[tuple[str, tuple[str, ...]], asyncio.Lock]
+] = weakref.WeakKeyDictionary()
+"""One lock per (image, dirs) and event loop: the samples that start together read an image's
+content once, not once each (inspect runs each eval in a loop of its own)."""
+_SEED_TRIES = 3
 
 
 async def _seed(spec: dict[str, Any]) -> str:
@@ -762,32 +771,71 @@ async def _seed(spec: dict[str, Any]) -> str:
     (tmpfs mounts, empty at start) back in, as the container's default user (the owner of
     what is there: the agent's home), modes and times kept: "" when there is none. The
     content is read once per image and process with a `docker run` of the image (labelled,
-    no network, removed)."""
+    no network, removed), and kept only once it reads back as a whole tar archive: a full
+    suite saw a `docker run` that exited 0 with output that was not one (every later sample
+    of that process then failed its setup). Tried `_SEED_TRIES` times, then the sample
+    errors, naming the image."""
     dirs = spec.get(SEED_KEY)
     image = spec.get("image")
     if not dirs or not isinstance(dirs, list) or not isinstance(image, str):
         return ""
     key = (image, tuple(str(d) for d in dirs))
-    if key not in _seeds:
+    if key in _seeds:
+        return _seeds[key]
+    locks = _seed_locks.setdefault(asyncio.get_running_loop(), {})
+    async with locks.setdefault(key, asyncio.Lock()):
+        if key not in _seeds:
+            archive = await _read_seed(image, key[1])
+            _seeds[key] = (
+                "set -e; printf '%s' '"
+                + base64.b64encode(archive).decode("ascii")
+                + "' | base64 -d | tar -x -p --no-same-owner -C / -f -\n"
+            )
+    return _seeds[key]
+
+
+async def _read_seed(image: str, dirs: tuple[str, ...]) -> bytes:
+    """The tar archive of `dirs` in `image` (see `_seed`)."""
+    why = ""
+    for _ in range(_SEED_TRIES):
         result = await subprocess(
             [
                 *("docker", "run", "--rm", "--network", "none", "--label", f"{LABEL}=1"),
                 # the run's label too: a run killed while this one ran removes it on re-run
                 *("--label", f"{RUN_LABEL}={os.environ.get(RUN_ID_ENV) or 'adhoc'}"),
                 *("--user", "0", "--entrypoint", "tar", image, "-C", "/", "-c", "-f", "-"),
-                *(d.lstrip("/") for d in key[1]),
+                *(d.lstrip("/") for d in dirs),
             ],
             text=False,
             timeout=_SEED_TIMEOUT,
         )
         if not result.success:
             stderr = result.stderr.decode("utf-8", "replace").strip()[:300]
-            raise RuntimeError(f"reading {', '.join(key[1])} of {image} failed: {stderr}")
-        archive = base64.b64encode(result.stdout).decode("ascii")
-        _seeds[key] = (
-            f"set -e; printf '%s' '{archive}' | base64 -d | tar -x -p --no-same-owner -C / -f -\n"
-        )
-    return _seeds[key]
+            raise RuntimeError(f"reading {', '.join(dirs)} of {image} failed: {stderr}")
+        why = _not_a_tar(result.stdout)
+        if not why:
+            return result.stdout
+        logger.warning(f"reading {', '.join(dirs)} of {image}: {why}; read again")
+    raise RuntimeError(
+        f"reading {', '.join(dirs)} of {image} gave no tar archive in {_SEED_TRIES} tries: {why}"
+    )
+
+
+def _not_a_tar(data: bytes) -> str:
+    """Why `data` is not a whole tar archive with at least one member, every file in it of
+    its full size ("" when it is)."""
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as archive:
+            members = archive.getmembers()
+            if not members:
+                return f"an empty archive ({len(data)} bytes)"
+            for member in members:
+                body = archive.extractfile(member) if member.isreg() else None
+                if body is not None and len(body.read()) != member.size:
+                    return f"{member.name} cut short ({len(data)} bytes in all)"
+    except (tarfile.TarError, EOFError, OSError) as ex:
+        return f"{len(data)} bytes starting {data[:16]!r}: {ex}"
+    return ""
 
 
 READY_TIMEOUT = 60
