@@ -12,6 +12,8 @@ import uuid
 
 import pytest
 
+from tests.sidecars._procs import KILL_SERVER
+
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("docker_ready")]
 
 SEED = {
@@ -31,21 +33,6 @@ try:
     print(urllib.request.urlopen(req, timeout=5).read().decode())
 except Exception as ex:
     print("ERR", ex)
-"""
-KILL_CHILD = """
-import os, signal
-def status(pid):
-    try:
-        lines = open(f"/proc/{pid}/status").read().splitlines()
-    except OSError:
-        return {}
-    return dict(line.split(":\t", 1) for line in lines if ":\t" in line)
-for pid in os.listdir("/proc"):
-    if pid.isdigit():
-        me = status(pid)
-        # the server: the supervisor's fork, a python3 whose parent is a python3
-        if me.get("Name") == "python3" and status(me.get("PPid")).get("Name") == "python3":
-            os.kill(int(pid), signal.SIGKILL)
 """
 
 
@@ -80,7 +67,7 @@ def test_queue_server_records_and_survives_a_restart() -> None:
                                 "/var/log/queue-server/events.jsonl"],
                                capture_output=True, text=True, timeout=30)  # fmt: skip
         assert other.returncode != 0
-        _exec(name, "python3", "-c", KILL_CHILD)
+        _exec(name, "python3", "-c", KILL_SERVER)
         listing = ""
         for _ in range(50):
             listing = _call(name, "GET", "/api/v1/messages")

@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 
+from tests.sidecars._procs import KILL_SERVER
+
 pytestmark = pytest.mark.usefixtures("docker_ready")
 
 MiB = 1024 * 1024
@@ -343,24 +345,6 @@ def test_act_survives_a_flood(started: tuple[Sidecar, str, Any]) -> None:
           f"{sent['bytes'] / MiB:.0f} MiB "
           f"in {FLOOD_SECONDS:.0f} s; log {len(raw) / MiB:.2f} MiB, {len(rows)} rows, "
           f"suppressed {[r for r in rows if r.get('event') == 'suppressed'][-1:]}")  # fmt: skip
-
-
-KILL_SERVER = """
-import os, signal
-def status(pid):
-    try:
-        lines = open(f"/proc/{pid}/status").read().splitlines()
-    except OSError:
-        return {}
-    return dict(line.split(":\t", 1) for line in lines if ":\t" in line)
-for pid in os.listdir("/proc"):
-    if pid.isdigit():
-        me = status(pid)
-        # the server: the supervisor's fork, a python3 whose parent is a python3
-        if me.get("Name") == "python3" and status(me.get("PPid")).get("Name") == "python3":
-            os.kill(int(pid), signal.SIGKILL)
-"""
-"""Kill the serving process (not the supervisor): what a crash from the network would do."""
 
 
 def _json(base: str, path: str) -> Any:

@@ -544,7 +544,7 @@ def supervise(log_path: str) -> bool:
     second interpreter's start and imports (≈ 70 ms of CPU and its wall time before the
     sidecar listens, per sample). The supervisor starts no thread before the first child (its
     log is opened at the first restart), so that fork copies a single-threaded process."""
-    if os.environ.get("SIDECAR_CHILD") or os.environ.get("SIDECAR_SUPERVISE") == "0":
+    if os.environ.get("SIDECAR_SUPERVISE") == "0":
         return False
     child = 0
 
@@ -564,7 +564,6 @@ def supervise(log_path: str) -> bool:
         if child == 0:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.default_int_handler)
-            os.environ["SIDECAR_CHILD"] = "1"
             return False
         try:
             _, status = os.waitpid(child, 0)
